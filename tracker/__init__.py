@@ -1,0 +1,20 @@
+"""A real-time Siamese (SiamFC) object tracker.
+
+``from tracker import Tracker``; see README.md. Importing this package does not import
+torch: the torch backend is loaded only by ``Tracker.from_files``.
+"""
+from .boxes import Box
+from .config import ModelConfig, TrackerConfig, TrackingConfig, config_path, load_config
+from .siamese_tracker import Tracker, TrackResult
+
+__all__ = [
+    "Box",
+    "ModelConfig",
+    "TrackerConfig",
+    "TrackingConfig",
+    "TrackResult",
+    "Tracker",
+    "config_path",
+    "load_config",
+]
+__version__ = "0.1.0"

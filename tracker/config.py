@@ -1,0 +1,150 @@
+"""Configuration: nested frozen dataclasses loaded from YAML.
+
+The hyper-parameters keep the SiamFC paper's meaning under self-explaining names.
+Unknown keys and wrong value types are errors that name the key and what is valid:
+a typo in a config must never be silently ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: what a weights file must match."""
+
+    backbone: str = "alexnet"
+    # SiamFC multiplies the cross-correlation by a fixed 0.001 so that logits start in a
+    # sensible range for the logistic loss; it is not learned.
+    head_scale: float = 0.001
+    head_bias: bool = False
+    exemplar_size: int = 127
+    search_size: int = 255
+    total_stride: int = 8
+    response_size: int = 17
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """The tracking loop (SiamFC-3s defaults)."""
+
+    context: float = 0.5
+    scale_count: int = 3
+    scale_step: float = 1.0375
+    scale_penalty: float = 0.9745
+    scale_lr: float = 0.59
+    window_influence: float = 0.176
+    response_upsample: int = 16
+    # The target may shrink to min_scale or grow to max_scale times its first size.
+    min_scale: float = 0.2
+    max_scale: float = 5.0
+    # Smallest target side in pixels, so a shrinking box never collapses to nothing.
+    min_size: float = 4.0
+    # An update is reported lost when sigmoid(peak response) falls below this.
+    lost_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_value(cls: type, key_path: str, name: str, expected: Any, value: Any) -> Any:
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"config key '{key_path}' must be a number, got {value!r}")
+        return float(value)
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"config key '{key_path}' must be an integer, got {value!r}")
+        return value
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"config key '{key_path}' must be true or false, got {value!r}")
+        return value
+    if expected is str:
+        if not isinstance(value, str):
+            raise ValueError(f"config key '{key_path}' must be a string, got {value!r}")
+        return value
+    raise TypeError(f"{cls.__name__}.{name}: unsupported field type {expected!r}")
+
+
+def from_dict(cls: type, data: Mapping[str, Any], prefix: str = ""):
+    """Build dataclass ``cls`` from a mapping, strictly: unknown keys and wrong types raise."""
+    if not isinstance(data, Mapping):
+        where = f"'{prefix.rstrip('.')}'" if prefix else "the top level"
+        raise ValueError(f"config {where} must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown config key(s) {', '.join(prefix + str(k) for k in unknown)}; "
+            f"valid keys{' under ' + prefix.rstrip('.') if prefix else ''}: {', '.join(valid)}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        expected = hints[name]
+        if dataclasses.is_dataclass(expected):
+            kwargs[name] = from_dict(expected, value, prefix=f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check_value(cls, prefix + name, name, expected, value)
+    config = cls(**kwargs)
+    _check_ranges(config, prefix)
+    return config
+
+
+def _check_ranges(config, prefix: str) -> None:
+    if isinstance(config, TrackingConfig):
+        if config.scale_count < 1 or config.scale_count % 2 == 0:
+            raise ValueError(f"config key '{prefix}scale_count' must be an odd number >= 1, got {config.scale_count}")
+        if config.scale_step < 1.0:
+            raise ValueError(f"config key '{prefix}scale_step' must be >= 1, got {config.scale_step}")
+        if not 0.0 <= config.window_influence <= 1.0:
+            raise ValueError(f"config key '{prefix}window_influence' must be in [0, 1], got {config.window_influence}")
+        if not 0.0 <= config.scale_lr <= 1.0:
+            raise ValueError(f"config key '{prefix}scale_lr' must be in [0, 1], got {config.scale_lr}")
+        if config.response_upsample < 1:
+            raise ValueError(f"config key '{prefix}response_upsample' must be >= 1, got {config.response_upsample}")
+        if not 0.0 < config.min_scale <= 1.0 <= config.max_scale:
+            raise ValueError(
+                f"config keys '{prefix}min_scale'/'{prefix}max_scale' need 0 < min_scale <= 1 <= max_scale, "
+                f"got {config.min_scale}, {config.max_scale}"
+            )
+    if isinstance(config, ModelConfig):
+        if config.exemplar_size <= 0 or config.search_size < config.exemplar_size:
+            raise ValueError(
+                f"config keys '{prefix}exemplar_size'/'{prefix}search_size' need 0 < exemplar_size <= search_size"
+            )
+
+
+def load_config(path: str | os.PathLike) -> TrackerConfig:
+    """Load a :class:`TrackerConfig` from a YAML file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    with open(path, "r", encoding="utf-8") as handle:
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ValueError(f"config file {path} is not valid YAML: {error}") from None
+    try:
+        return from_dict(TrackerConfig, data or {})
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def config_path(name: str) -> str:
+    """Path of a config shipped in ``tracker/configs`` (``name`` with or without ``.yaml``)."""
+    filename = name if name.endswith(".yaml") else name + ".yaml"
+    return os.path.join(os.path.dirname(__file__), "configs", filename)

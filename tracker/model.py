@@ -1,0 +1,73 @@
+"""The twin network: one backbone with shared weights, and a similarity head."""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .backbones import build_backbone
+from .config import ModelConfig
+from .heads import CrossCorrelation
+from .weights import load_weights
+
+
+class UntrainedWarning(UserWarning):
+    """The network was built without weights: fine for tests and benchmarks, useless for tracking."""
+
+
+class SiamFC(nn.Module):
+    """Embeds a template and scores search crops against it.
+
+    The template's features are returned by :meth:`embed` and passed back to
+    :meth:`score`; the module keeps no per-target state, so one model serves any number
+    of targets and threads.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = build_backbone(config.backbone)
+        self.head = CrossCorrelation(config.head_scale, config.head_bias)
+
+    def embed(self, template: torch.Tensor) -> torch.Tensor:
+        """(1, 3, 127, 127) BGR in [0, 255] -> template features (1, C, 6, 6)."""
+        return self.backbone(template)
+
+    def score(self, z_feat: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+        """Template features and (S, 3, 255, 255) search crops -> responses (S, 1, 17, 17)."""
+        return self.head(z_feat, self.backbone(search))
+
+    def forward(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+        """Training form: N template/search pairs -> (N, 1, 17, 17)."""
+        return self.head.forward_pairs(self.backbone(template), self.backbone(search))
+
+
+def initialise_weights(model: nn.Module) -> None:
+    """SiamFC's from-scratch initialisation: Kaiming-normal convolutions, unit BatchNorm."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+def build_model(config: ModelConfig, weights_path: Optional[str | os.PathLike] = None) -> SiamFC:
+    """A :class:`SiamFC` with the weights at ``weights_path`` (strict), or random ones and a warning."""
+    model = SiamFC(config)
+    if weights_path is None:
+        initialise_weights(model)
+        warnings.warn(
+            "no weights file given: the network has random weights and will not track real objects "
+            "(fine for tests and benchmarks); pass a file from weights/",
+            UntrainedWarning,
+            stacklevel=2,
+        )
+    else:
+        model.training_record = load_weights(model, weights_path, config)
+    return model.eval()

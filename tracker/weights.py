@@ -1,0 +1,88 @@
+"""Weights files: a state dict that carries the config it was trained with.
+
+A file is a ``torch.save`` of ``{"format", "version", "config", "state_dict", "record"}``;
+``record`` says how the weights were made (data, epochs, metrics). Loading is strict:
+the file's model config must match the one asked for, and the state dict's keys and
+shapes must match the network exactly.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from typing import Any, Dict, Optional
+
+import torch
+from torch import nn
+
+from .config import ModelConfig, TrackerConfig
+from .errors import MissingFileError, WeightsError
+
+FORMAT = "siamtrack-weights"
+VERSION = 1
+
+
+def save_weights(path: str | os.PathLike, model: nn.Module, config: TrackerConfig, record: Optional[dict] = None) -> None:
+    """Write ``model``'s weights with ``config`` and a training ``record``; atomic (temp file + rename)."""
+    path = os.fspath(path)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "record": dict(record or {}),
+    }
+    temporary = path + ".partial"
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+
+
+def read_weights_file(path: str | os.PathLike) -> Dict[str, Any]:
+    """Read a weights file and check its envelope; the contents are not yet matched to a model."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MissingFileError(f"weights file not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise WeightsError(
+            f"weights file {path} could not be read (truncated, corrupt, or not a torch file): {error}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise WeightsError(
+            f"{path} is not a {FORMAT} file (expected a dict with format={FORMAT!r}, "
+            f"config and state_dict; save one with tracker.weights.save_weights)"
+        )
+    if payload.get("version") != VERSION:
+        raise WeightsError(f"{path} has format version {payload.get('version')}; this library reads version {VERSION}")
+    return payload
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, model_config: ModelConfig) -> Dict[str, Any]:
+    """Load ``path`` into ``model`` strictly; return the file's training record."""
+    payload = read_weights_file(path)
+    stored = payload.get("config", {}).get("model", {})
+    expected = TrackerConfig(model=model_config).to_dict()["model"]
+    differences = {k: (stored.get(k), v) for k, v in expected.items() if stored.get(k) != v}
+    if differences:
+        listed = "; ".join(f"{k}: file has {a!r}, config asks for {b!r}" for k, (a, b) in differences.items())
+        raise WeightsError(f"weights file {os.fspath(path)} is for another architecture: {listed}")
+    state_dict = payload["state_dict"]
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    mismatched = sorted(k for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {', '.join(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {', '.join(unexpected)}")
+        if mismatched:
+            parts.append(
+                "shape mismatch: "
+                + ", ".join(f"{k} file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}" for k in mismatched)
+            )
+        raise WeightsError(f"weights file {os.fspath(path)} does not match the network: {'; '.join(parts)}")
+    model.load_state_dict(state_dict, strict=True)
+    return dict(payload.get("record", {}))
