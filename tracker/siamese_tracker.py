@@ -56,7 +56,7 @@ class Tracker:
         self._scale_factors = geometry.scale_factors(tracking.scale_count, tracking.scale_step)
         self._scale_penalties = geometry.scale_penalties(tracking.scale_count, tracking.scale_penalty)
         self._upsampled_size = model.response_size * tracking.response_upsample
-        self._window = geometry.hann_window(self._upsampled_size)
+        self._window = geometry.hann_window(self._upsampled_size).astype(np.float32)
         self._state: Optional[_TargetState] = None
 
     @classmethod
@@ -106,6 +106,15 @@ class Tracker:
 
     def update(self, frame: np.ndarray) -> TrackResult:
         """Find the target in the next ``frame``; returns its box, a confidence and a lost flag."""
+        crops, crop_sizes = self.search_crops(frame)
+        responses = self.backend.score(self._state.template_features, crops)
+        return self.locate(responses, crop_sizes)
+
+    # The three stages of update(), public so that a caller can time them or batch the
+    # network call of several trackers into one.
+
+    def search_crops(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Stage 1: the ``(S, X, X, 3)`` scale pyramid around the last position, and each crop's size in pixels."""
         state = self._state
         if state is None:
             raise ValueError("update() called before init(): call init(frame, box) with the first frame and box")
@@ -115,15 +124,18 @@ class Tracker:
                 f"frame size changed from {state.frame_shape[1]}x{state.frame_shape[0]} at init to "
                 f"{frame.shape[1]}x{frame.shape[0]}; call init() again for a new video or resize the frames"
             )
-        tracking, model = self.config.tracking, self.config.model
-
+        model = self.config.model
         _, search_crop_size = geometry.context_crop_sizes(
-            state.size, tracking.context, model.exemplar_size, model.search_size
+            state.size, self.config.tracking.context, model.exemplar_size, model.search_size
         )
         crop_sizes = search_crop_size * self._scale_factors
         crops = geometry.crop_scales(frame, state.center, crop_sizes, model.search_size, state.fill_color)
-        responses = self.backend.score(state.template_features, crops)
+        return crops, crop_sizes
 
+    def locate(self, responses: np.ndarray, crop_sizes: np.ndarray) -> TrackResult:
+        """Stage 3: turn the network's ``(S, R, R)`` responses into the new state and result."""
+        state = self._state
+        tracking, model = self.config.tracking, self.config.model
         upsampled = geometry.upsample_responses(responses, tracking.response_upsample)
         scale_index = geometry.select_scale(upsampled, self._scale_penalties)
         response = geometry.apply_window(upsampled[scale_index], self._window, tracking.window_influence)

@@ -1,15 +1,12 @@
 """The torch backend: CUDA when available, channels_last + inference_mode on CPU."""
 from __future__ import annotations
 
-import contextlib
-import logging
 
 import numpy as np
 import torch
 
-from ..model import SiamFC
+from ..model import SiamFC, fuse_batchnorm
 
-log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -28,7 +25,12 @@ def resolve_device(device: str) -> torch.device:
 
 
 class TorchBackend:
-    """Runs a :class:`SiamFC` model. ``precision="bf16"`` uses autocast (fast on CPUs with AMX)."""
+    """Runs a :class:`SiamFC` model for inference.
+
+    BatchNorm is folded into the convolutions. ``precision="bf16"`` runs the network in
+    bfloat16 (about 2x faster on CPUs with AVX-512 BF16 or AMX; the correlation still
+    accumulates in fp32 inside oneDNN), and returns fp32 responses either way.
+    """
 
     def __init__(self, model: SiamFC, device: str = "auto", precision: str = "fp32") -> None:
         if precision not in PRECISIONS:
@@ -36,27 +38,20 @@ class TorchBackend:
         self.device = resolve_device(device)
         self.precision = precision
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self.model = model.eval().to(self.device, memory_format=self.memory_format)
-
-    def _autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        self.model = fuse_batchnorm(model).to(self.device, dtype=self.dtype, memory_format=self.memory_format)
 
     def _to_tensor(self, crops: np.ndarray) -> torch.Tensor:
         # NHWC uint8 -> NCHW float; the permuted view already has channels_last strides.
         batch = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device, non_blocking=True)
-        return batch.permute(0, 3, 1, 2).float().contiguous(memory_format=self.memory_format)
+        return batch.permute(0, 3, 1, 2).to(self.dtype).contiguous(memory_format=self.memory_format)
 
     @torch.inference_mode()
     def embed(self, template_crop: np.ndarray) -> torch.Tensor:
-        with self._autocast():
-            z_feat = self.model.embed(self._to_tensor(template_crop[None]))
-        # The template becomes a convolution weight: keep it dense and in fp32.
-        return z_feat.float().contiguous()
+        # The template features become a convolution weight: keep them dense.
+        return self.model.embed(self._to_tensor(template_crop[None])).contiguous()
 
     @torch.inference_mode()
     def score(self, template_features: torch.Tensor, search_crops: np.ndarray) -> np.ndarray:
-        with self._autocast():
-            responses = self.model.score(template_features, self._to_tensor(search_crops))
+        responses = self.model.score(template_features, self._to_tensor(search_crops))
         return responses[:, 0].float().cpu().numpy()
