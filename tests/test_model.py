@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import torch
+
+from tracker.backbones import BACKBONES, build_backbone
+from tracker.config import ModelConfig
+from tracker.heads import CrossCorrelation
+from tracker.model import SiamFC, UntrainedWarning, build_model, fuse_batchnorm
+
+
+def test_alexnet_feature_shapes(random_model):
+    with torch.inference_mode():
+        assert random_model.embed(torch.rand(1, 3, 127, 127)).shape == (1, 256, 6, 6)
+        assert random_model.backbone(torch.rand(2, 3, 255, 255)).shape == (2, 256, 22, 22)
+
+
+def test_score_batch_of_search_crops_against_one_template(random_model):
+    torch.manual_seed(1)
+    z = random_model.embed(torch.rand(1, 3, 127, 127) * 255)
+    x = torch.rand(3, 3, 255, 255) * 255
+    with torch.inference_mode():
+        batched = random_model.score(z, x)
+        singles = torch.cat([random_model.score(z, x[i : i + 1]) for i in range(3)])
+    assert batched.shape == (3, 1, 17, 17)
+    torch.testing.assert_close(batched, singles, rtol=1e-4, atol=1e-4)
+
+
+def test_head_scale_and_pairs():
+    z = torch.randn(2, 4, 3, 3)
+    x = torch.randn(2, 4, 7, 7)
+    head = CrossCorrelation(scale=0.001)
+    pairs = head.forward_pairs(z, x)
+    assert pairs.shape == (2, 1, 5, 5)
+    for i in range(2):
+        torch.testing.assert_close(pairs[i : i + 1], head(z[i : i + 1], x[i : i + 1]))
+    # 0.001 times the plain correlation, computed by hand at one location.
+    expected = 0.001 * (z[0] * x[0, :, 1:4, 2:5]).sum()
+    torch.testing.assert_close(pairs[0, 0, 1, 2], expected)
+    assert not any(p.requires_grad for p in head.parameters())  # no bias by default, scale is a constant
+
+
+def test_head_bias_is_a_parameter():
+    head = CrossCorrelation(bias=True)
+    assert [name for name, _ in head.named_parameters()] == ["bias"]
+
+
+def test_model_holds_no_template_state(random_model):
+    before = {k: v.clone() for k, v in random_model.state_dict().items()}
+    with torch.inference_mode():
+        random_model.embed(torch.rand(1, 3, 127, 127))
+    after = random_model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_fused_batchnorm_gives_same_outputs(random_model):
+    # Give BatchNorm non-trivial statistics so the fold has something to do.
+    torch.manual_seed(2)
+    for module in random_model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 1.5)
+    fused = fuse_batchnorm(random_model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.rand(2, 3, 255, 255) * 255
+    with torch.inference_mode():
+        torch.testing.assert_close(fused.backbone(x), random_model.backbone(x), rtol=1e-3, atol=1e-3)
+
+
+def test_registry_and_unknown_backbone():
+    assert "alexnet" in BACKBONES
+    with pytest.raises(ValueError, match="unknown backbone 'resnet9000'; registered backbones: alexnet"):
+        build_backbone("resnet9000")
+
+
+def test_build_model_without_weights_warns():
+    with pytest.warns(UntrainedWarning, match="random weights"):
+        build_model(ModelConfig())
+
+
+def test_score_exports_to_onnx_with_dynamic_batch(random_model, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+
+    class Score(torch.nn.Module):
+        def __init__(self, model: SiamFC) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, z_feat, search):
+            return self.model.score(z_feat, search)
+
+    z = torch.randn(1, 256, 6, 6)
+    path = tmp_path / "score.onnx"
+    torch.onnx.export(
+        Score(random_model).eval(), (z, torch.rand(3, 3, 255, 255) * 255), str(path),
+        input_names=["z_feat", "x"], output_names=["response"],
+        dynamic_axes={"x": {0: "scales"}, "response": {0: "scales"}}, opset_version=17, dynamo=False,
+    )
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for scales in (1, 5):
+        x = np.random.default_rng(scales).uniform(0, 255, (scales, 3, 255, 255)).astype(np.float32)
+        (out,) = session.run(None, {"z_feat": z.numpy(), "x": x})
+        with torch.inference_mode():
+            expected = random_model.score(z, torch.from_numpy(x)).numpy()
+        assert out.shape == (scales, 1, 17, 17)
+        np.testing.assert_allclose(out, expected, atol=1e-3 * np.abs(expected).max())
