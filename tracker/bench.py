@@ -16,13 +16,9 @@ import warnings
 
 import numpy as np
 
-from .config import TrackerConfig, load_config, config_path
+from .config import TrackerConfig, config_path, load_config
 from .siamese_tracker import Tracker
-
-
-def synthetic_frame(width: int = 640, height: int = 480, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+from .synthetic import moving_texture_clip
 
 
 def time_stages(tracker: Tracker, frame: np.ndarray, box, updates: int, warmup: int = 3):
@@ -60,12 +56,12 @@ def main(argv=None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build_model(base.model)
-    frame = synthetic_frame()
-    box = (290.0, 200.0, 60.0, 80.0)
+    frames, boxes = moving_texture_clip(frame_count=1, width=640, height=480)
+    frame, box = frames[0], boxes[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
           f"frame 640x480, {args.updates} updates per row, median ms")
-    print(f"| scales | precision | device | crop ms | network ms | post ms | update ms | fps |")
-    print(f"|---|---|---|---|---|---|---|---|")
+    print("| scales | precision | device | crop ms | network ms | post ms | update ms | fps |")
+    print("|---|---|---|---|---|---|---|---|")
     for precision in args.precisions:
         backend = TorchBackend(model, device=args.device, precision=precision)
         for scale_count in args.scales:
