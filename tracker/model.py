@@ -35,8 +35,13 @@ class SiamFC(nn.Module):
         self.head = CrossCorrelation(config.head_scale, config.head_bias)
 
     def embed(self, template: torch.Tensor) -> torch.Tensor:
-        """(1, 3, 127, 127) BGR in [0, 255] -> template features (1, C, 6, 6)."""
-        return self.backbone(template)
+        """(N, 3, 127, 127) BGR in [0, 255] -> template features (N, C, h, w), e.g. (1, 256, 6, 6) for AlexNet."""
+        features = self.backbone(template)
+        crop = self.config.template_feature_crop
+        if crop:
+            start = (features.shape[-1] - crop) // 2
+            features = features[:, :, start : start + crop, start : start + crop]
+        return features
 
     def score(self, z_feat: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
         """Template features and (S, 3, 255, 255) search crops -> responses (S, 1, 17, 17)."""
@@ -44,7 +49,7 @@ class SiamFC(nn.Module):
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
         """Training form: N template/search pairs -> (N, 1, 17, 17)."""
-        return self.head.forward_pairs(self.backbone(template), self.backbone(search))
+        return self.head.forward_pairs(self.embed(template), self.backbone(search))
 
 
 def initialise_weights(model: nn.Module) -> None:

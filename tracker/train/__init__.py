@@ -1,0 +1,1 @@
+"""Training: pair sampling, labels and losses, the training loop, and its CLI (``python -m tracker.train``)."""

@@ -1,0 +1,52 @@
+"""Train a tracker: ``python -m tracker.train --config tracker/configs/train_mobilenet_v2.yaml --out runs/NAME``.
+
+Trains on every sequence of ``--data`` whose split (from the data folder's README.md)
+is ``train``, except those listed as validation sequences, which give the per-epoch
+validation AUC. Sequences marked ``eval`` are never read. Writes ``checkpoint.pt`` each
+epoch (``--resume`` continues from it) and ``weights.pt`` (best validation AUC); copy
+the latter into ``weights/`` to ship it.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+from .config import load_train_config
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="training YAML (see tracker/configs/train_*.yaml)")
+    parser.add_argument("--out", required=True, help="run folder for checkpoint.pt, weights.pt and record.json")
+    parser.add_argument("--data", default=None, help="data root (default: the config's data.root, or $SIAMTRACK_DATA)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--epochs", type=int, default=None, help="override optim.epochs")
+    args = parser.parse_args(argv)
+
+    try:
+        config = load_train_config(args.config)
+        if args.epochs is not None:
+            config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, epochs=args.epochs))
+        root = args.data or os.environ.get("SIAMTRACK_DATA") or config.data.root
+        from .loop import train
+        from .sources import training_and_validation, validation_function
+
+        train_sequences, validation_sequences = training_and_validation(root, config.data.validation_sequences)
+        print(f"training on {len(train_sequences)} sequences: {', '.join(s.name for s in train_sequences)}")
+        print(f"validating on {len(validation_sequences)}: {', '.join(s.name for s in validation_sequences) or 'none'}")
+        validate = validation_function(validation_sequences, config.data.validation_max_frames) if validation_sequences else None
+        record = train(config, train_sequences, args.out, validate=validate, resume=args.resume)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with open(os.path.join(args.out, "record.json"), "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=2)
+    print(f"weights: {os.path.join(args.out, 'weights.pt')} (best epoch {record.get('best_epoch')}); record: {os.path.join(args.out, 'record.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Training configuration: frozen dataclasses from YAML, strict like the tracker's."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Tuple
+
+import yaml
+
+from ..config import from_dict
+from .augment import AugmentConfig
+from .data import PairConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = "../shared/data"  # relative to the working directory; env SIAMTRACK_DATA overrides
+    # Training-split sequences held out for the per-epoch validation AUC (never trained on).
+    validation_sequences: Tuple[str, ...] = ()
+    validation_max_frames: int = 120
+    cache_dir: str = ".cache/siamtrack-patches"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = 10
+    pairs_per_epoch: int = 1600
+    batch_size: int = 16
+    lr_start: float = 1e-2
+    lr_end: float = 1e-4  # exponential decay from lr_start to lr_end over the run
+    warmup_epochs: int = 0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    backbone_lr_scale: float = 0.1  # pretrained layers learn slower
+    frozen_backbone_layers: int = 0  # the first N backbone.features layers stay fixed
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    kind: str = "logistic"  # logistic | contrastive | triplet
+    margin: float = 0.5  # contrastive and triplet margin, on distances in [0, 2]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    tracker_config: str = "siamfc_mobilenet_v2"  # a name in tracker/configs or a YAML path
+    pretrained: bool = True  # ImageNet-initialise the backbone when a source exists
+    seed: int = 0
+    device: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    pairs: PairConfig = field(default_factory=PairConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+def load_train_config(path: str) -> TrainConfig:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"training config not found: {path}")
+    with open(path, "r", encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    try:
+        config = from_dict(TrainConfig, data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if config.loss.kind not in ("logistic", "contrastive", "triplet"):
+        raise ValueError(f"{path}: loss.kind must be logistic, contrastive or triplet, got {config.loss.kind!r}")
+    return config

@@ -1,0 +1,159 @@
+"""Training pairs: a cache of pre-cropped patches, SiamFC pair sampling, and batches.
+
+Every annotated frame of a training sequence is cropped once, centred on its target at
+the search crop's scale (context 0.5, the target's search crop resized to
+``search_size``), with a margin for augmentation, and cached as uint8 on disk, so an
+epoch costs network time, not JPEG decoding. A template is the centre of one patch and
+the search crop comes from another frame of the same track at most ``max_frame_gap``
+frames away. Same-frame pairs (template and search from one frame, independently
+augmented) are also drawn from random boxes of the training frames, as trackers trained
+on still images do, to show the network objects other than the few annotated targets.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .. import geometry
+from ..boxes import xywh_to_center_size
+from .augment import AugmentConfig, photometric, warp_patch
+from .labels import balanced_weights, response_labels
+
+PATCH_MARGIN = 48  # extra pixels around the 255 search crop, room for shifts and stretch
+
+
+@dataclass(frozen=True)
+class TrainingSequence:
+    """What training needs of a sequence: its frames and 0-based boxes (NaN rows = absent)."""
+
+    name: str
+    frame_paths: Sequence[str]
+    boxes: np.ndarray
+
+
+def valid_frames(boxes: np.ndarray, min_size: float = 4.0) -> np.ndarray:
+    """Indices of frames whose box is present (not NaN) and not degenerate."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    finite = np.isfinite(boxes).all(axis=1)
+    sized = np.zeros(len(boxes), dtype=bool)
+    sized[finite] = (boxes[finite, 2] >= min_size) & (boxes[finite, 3] >= min_size)
+    return np.flatnonzero(finite & sized)
+
+
+def sample_pair_positions(frame_numbers: np.ndarray, max_frame_gap: int, rng: np.random.Generator) -> Tuple[int, int]:
+    """Positions in ``frame_numbers`` (the valid frames, sorted) of a template and a search
+    frame at most ``max_frame_gap`` frames apart (the same frame when it has no neighbour)."""
+    template = int(rng.integers(len(frame_numbers)))
+    near = np.flatnonzero(np.abs(frame_numbers - frame_numbers[template]) <= max_frame_gap)
+    return template, int(near[rng.integers(len(near))])
+
+
+def crop_patch(frame: np.ndarray, box, context: float, exemplar_size: int, search_size: int) -> np.ndarray:
+    """The search-scale patch around ``box`` with ``PATCH_MARGIN`` extra pixels each side."""
+    center, size = xywh_to_center_size(box)
+    _, search_crop = geometry.context_crop_sizes(size, context, exemplar_size, search_size)
+    patch_size = search_size + 2 * PATCH_MARGIN
+    fill = frame.reshape(-1, 3).mean(axis=0)
+    return geometry.crop_and_resize(frame, center, search_crop * patch_size / search_size, patch_size, fill)
+
+
+def random_box(width: int, height: int, rng: np.random.Generator) -> Tuple[float, float, float, float]:
+    """A box of 5-30% of the frame's shorter side and aspect 1:2..2:1 inside the frame."""
+    side = rng.uniform(0.05, 0.3) * min(width, height)
+    aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
+    w, h = side * np.sqrt(aspect), side / np.sqrt(aspect)
+    return (rng.uniform(0, width - w), rng.uniform(0, height - h), w, h)
+
+
+class PatchCache:
+    """Per-sequence arrays of target patches (and one random-box patch per frame), on disk."""
+
+    def __init__(self, cache_dir: str, context: float, exemplar_size: int, search_size: int, seed: int = 0) -> None:
+        self.cache_dir = cache_dir
+        self.context, self.exemplar_size, self.search_size, self.seed = context, exemplar_size, search_size, seed
+        os.makedirs(cache_dir, exist_ok=True)
+
+    def _path(self, sequence: TrainingSequence) -> str:
+        key = f"{sequence.name}|{len(sequence.frame_paths)}|{self.context}|{self.exemplar_size}|{self.search_size}|{PATCH_MARGIN}|{self.seed}"
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        return os.path.join(self.cache_dir, f"{sequence.name}-{digest}.npz")
+
+    def load(self, sequence: TrainingSequence, max_frames: Optional[int] = None) -> dict:
+        path = self._path(sequence)
+        if os.path.exists(path):
+            with np.load(path) as data:
+                return {k: data[k] for k in data.files}
+        rng = np.random.default_rng(self.seed)
+        valid = valid_frames(sequence.boxes)
+        if max_frames is not None:
+            valid = valid[:max_frames]
+        targets, randoms = [], []
+        for index in valid:
+            frame = cv2.imread(sequence.frame_paths[index], cv2.IMREAD_COLOR)
+            if frame is None:
+                raise ValueError(f"could not read frame {sequence.frame_paths[index]}")
+            targets.append(crop_patch(frame, sequence.boxes[index], self.context, self.exemplar_size, self.search_size))
+            box = random_box(frame.shape[1], frame.shape[0], rng)
+            randoms.append(crop_patch(frame, box, self.context, self.exemplar_size, self.search_size))
+        data = {"frames": valid.astype(np.int64), "targets": np.stack(targets), "randoms": np.stack(randoms)}
+        temporary = path + ".partial.npz"
+        np.savez(temporary, **data)
+        os.replace(temporary, path)
+        return data
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    max_frame_gap: int = 100
+    same_frame_fraction: float = 0.25  # share of pairs cut from random boxes of one frame
+    positive_radius: float = 16.0  # pixels of the search crop
+
+
+class PairBatcher:
+    """Draws augmented (template, search, labels, weights) batches from cached sequences."""
+
+    def __init__(self, cached: List[dict], exemplar_size: int, search_size: int, response_size: int,
+                 total_stride: int, pairs: PairConfig, augment: AugmentConfig, seed: int = 0) -> None:
+        if not cached:
+            raise ValueError("no training sequences with valid boxes")
+        self.cached = cached
+        self.exemplar_size, self.search_size = exemplar_size, search_size
+        self.response_size, self.total_stride = response_size, total_stride
+        self.pairs, self.augment = pairs, augment
+        self.rng = np.random.default_rng(seed)
+        lengths = np.array([len(c["frames"]) for c in cached], dtype=np.float64)
+        self.sequence_weights = lengths / lengths.sum()
+
+    def sample(self):
+        """One pair: template (E,E,3) uint8, search (X,X,3) uint8, labels and weights (R,R)."""
+        rng, augment = self.rng, self.augment
+        data = self.cached[rng.choice(len(self.cached), p=self.sequence_weights)]
+        frames = data["frames"]
+        if rng.random() < self.pairs.same_frame_fraction:
+            index = int(rng.integers(len(frames)))
+            template_patch = search_patch = data["randoms"][index]
+        else:
+            first, second = sample_pair_positions(frames, self.pairs.max_frame_gap, rng)
+            template_patch, search_patch = data["targets"][first], data["targets"][second]
+        flip = rng.random() < augment.flip_probability
+        stretch = lambda: 1.0 + rng.uniform(-augment.stretch, augment.stretch)
+        template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2)
+        search_shift = rng.uniform(-augment.search_shift, augment.search_shift, 2)
+        # Cutting the template at exemplar_size from the search-scale patch gives exactly the
+        # template's context crop; shifting the crop window by s moves the target by -s.
+        template = warp_patch(template_patch, self.exemplar_size, stretch(), tuple(template_shift), flip)
+        search_scale = stretch()
+        search = warp_patch(search_patch, self.search_size, search_scale, tuple(search_shift), flip)
+        target_offset = (-search_shift[0] * search_scale * (-1 if flip else 1), -search_shift[1] * search_scale)
+        labels = response_labels(self.response_size, self.total_stride, self.pairs.positive_radius, target_offset)
+        return photometric(template, augment, rng), photometric(search, augment, rng), labels, balanced_weights(labels)
+
+    def batch(self, size: int):
+        samples = [self.sample() for _ in range(size)]
+        return tuple(np.stack(parts) for parts in zip(*samples))
