@@ -106,3 +106,19 @@ def test_score_exports_to_onnx_with_dynamic_batch(random_model, tmp_path):
             expected = random_model.score(z, torch.from_numpy(x)).numpy()
         assert out.shape == (scales, 1, 17, 17)
         np.testing.assert_allclose(out, expected, atol=1e-3 * np.abs(expected).max())
+
+
+def test_cosine_head_matches_pairs_and_is_bounded():
+    torch.manual_seed(3)
+    head = CrossCorrelation(scale=1.0, similarity="cosine")
+    z = torch.randn(1, 4, 3, 3)
+    x = torch.randn(2, 4, 7, 7)
+    single = head(z, x)
+    pairs = head.forward_pairs(z.expand(2, -1, -1, -1), x)
+    torch.testing.assert_close(single, pairs, rtol=1e-4, atol=1e-5)
+    assert single.abs().max() <= 1.0 + 1e-5
+    # A window equal to the template (times 5) has cosine 1.
+    x[0, :, 2:5, 1:4] = 5 * z[0]
+    assert head(z, x)[0, 0, 2, 1].item() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        CrossCorrelation(similarity="dot")

@@ -24,6 +24,8 @@ class ModelConfig:
     # sensible range for the logistic loss; it is not learned.
     head_scale: float = 0.001
     head_bias: bool = False
+    # "xcorr" (SiamFC) or "cosine" (normalised correlation, for contrastive/triplet training).
+    head_similarity: str = "xcorr"
     exemplar_size: int = 127
     search_size: int = 255
     total_stride: int = 8
@@ -130,6 +132,8 @@ def _check_ranges(config, prefix: str) -> None:
                 f"got {config.min_scale}, {config.max_scale}"
             )
     if isinstance(config, ModelConfig):
+        if config.head_similarity not in ("xcorr", "cosine"):
+            raise ValueError(f"config key '{prefix}head_similarity' must be xcorr or cosine, got {config.head_similarity!r}")
         if config.exemplar_size <= 0 or config.search_size < config.exemplar_size:
             raise ValueError(
                 f"config keys '{prefix}exemplar_size'/'{prefix}search_size' need 0 < exemplar_size <= search_size"

@@ -32,7 +32,7 @@ class SiamFC(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = build_backbone(config.backbone)
-        self.head = CrossCorrelation(config.head_scale, config.head_bias)
+        self.head = CrossCorrelation(config.head_scale, config.head_bias, config.head_similarity)
 
     def embed(self, template: torch.Tensor) -> torch.Tensor:
         """(N, 3, 127, 127) BGR in [0, 255] -> template features (N, C, h, w), e.g. (1, 256, 6, 6) for AlexNet."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..heads import cosine_correlation_pairs
+
 
 def logistic_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Weighted BCE summed per map (weights sum to 1 per map), averaged over the batch."""
@@ -21,17 +23,11 @@ def logistic_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
     return (per_cell * weights).flatten(1).sum(dim=1).mean()
 
 
-def window_distances(z_feat: torch.Tensor, x_feat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def window_distances(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
     """Distance between each normalised template (N, C, h, w) and every normalised search
     window of its pair (N, C, H, W): (N, 1, H-h+1, W-w+1), in [0, 2]."""
-    batch, channels, height, width = x_feat.shape
-    kernel = z_feat / (z_feat.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + eps)
-    dots = F.conv2d(x_feat.reshape(1, batch * channels, height, width), kernel, groups=batch)
-    dots = dots.view(batch, 1, dots.shape[-2], dots.shape[-1])
-    ones = torch.ones(1, channels, z_feat.shape[-2], z_feat.shape[-1], device=x_feat.device, dtype=x_feat.dtype)
-    window_norms = F.conv2d(x_feat.pow(2), ones).clamp_min(0).sqrt()
-    cosine = (dots / (window_norms + eps)).clamp(-1.0, 1.0)
-    return (2.0 - 2.0 * cosine).clamp_min(0).sqrt()
+    cosine = cosine_correlation_pairs(z_feat, x_feat).clamp(-1.0, 1.0)
+    return (2.0 - 2.0 * cosine).clamp_min(1e-12).sqrt()
 
 
 def contrastive_loss(distances: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, margin: float) -> torch.Tensor:
