@@ -1,7 +1,7 @@
 """A backend with no network, for tests: responses come from a function you give it."""
 from __future__ import annotations
 
-from typing import Callable, List
+from typing import Any, Callable, List, Sequence
 
 import numpy as np
 
@@ -16,6 +16,7 @@ class FakeBackend:
         self.response_fn = response_fn
         self.template_crops: List[np.ndarray] = []
         self.search_batches: List[np.ndarray] = []
+        self.batch_calls = 0
 
     def embed(self, template_crop: np.ndarray) -> np.ndarray:
         self.template_crops.append(template_crop.copy())
@@ -24,3 +25,12 @@ class FakeBackend:
     def score(self, template_features: np.ndarray, search_crops: np.ndarray) -> np.ndarray:
         self.search_batches.append(search_crops.copy())
         return np.asarray(self.response_fn(search_crops), dtype=np.float32)
+
+    def score_batch(self, template_features: Sequence[Any], search_crops: np.ndarray) -> np.ndarray:
+        """One call for N targets: ``response_fn`` gets each target's crops in turn; counted in ``batch_calls``."""
+        self.batch_calls += 1
+        per_target = len(search_crops) // len(template_features)
+        return np.concatenate([
+            self.score(features, search_crops[index * per_target : (index + 1) * per_target])
+            for index, features in enumerate(template_features)
+        ])

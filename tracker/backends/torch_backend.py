@@ -1,6 +1,7 @@
 """The torch backend: CUDA when available, channels_last + inference_mode on CPU."""
 from __future__ import annotations
 
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -54,4 +55,22 @@ class TorchBackend:
     @torch.inference_mode()
     def score(self, template_features: torch.Tensor, search_crops: np.ndarray) -> np.ndarray:
         responses = self.model.score(template_features, self._to_tensor(search_crops))
+        return responses[:, 0].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def score_batch(self, template_features: Sequence[torch.Tensor], search_crops: np.ndarray) -> np.ndarray:
+        """N targets' features and ``(N*S, X, X, 3)`` crops grouped by target -> ``(N*S, R, R)``.
+
+        One backbone call embeds every crop; the (cheap) correlation then runs once per
+        target with the model's own head, so each target's maps equal ``score``'s.
+        """
+        targets = len(template_features)
+        if targets == 0 or len(search_crops) % targets:
+            raise ValueError(f"{len(search_crops)} search crops cannot be split evenly over {targets} targets")
+        per_target = len(search_crops) // targets
+        search_features = self.model.backbone(self._to_tensor(search_crops))
+        responses = torch.cat([
+            self.model.head(features, search_features[index * per_target : (index + 1) * per_target])
+            for index, features in enumerate(template_features)
+        ])
         return responses[:, 0].float().cpu().numpy()

@@ -1,0 +1,184 @@
+"""ONNX export: fixed names and shapes, pinned opset, metadata, checks that fail loudly, atomic files."""
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import yaml
+
+from tracker.backends.onnx_backend import OPSET, OnnxBackend, model_files
+from tracker.calibration import calibration_crops, default_data_dir
+from tracker.config import ModelConfig, TrackerConfig, config_path, load_config
+from tracker.onnx_export import ExportCheckError, build_graphs, export_onnx, random_model
+from tracker.weights import save_weights
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAVE_DATA = os.path.isfile(os.path.join(default_data_dir(), "README.md"))
+needs_data = pytest.mark.skipif(not HAVE_DATA, reason="annotated sequences not found (set SIAMTRACK_DATA)")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    config = TrackerConfig()
+    model = random_model(config, seed=0)
+    stem = str(tmp_path_factory.mktemp("onnx") / "random_alexnet")
+    paths, report = export_onnx(model, config, stem)
+    return model, config, stem, paths, report
+
+
+def test_export_writes_the_documented_pair(exported):
+    _, _, stem, (template_path, search_path), report = exported
+    assert (template_path, search_path) == (stem + ".template.onnx", stem + ".search.onnx")
+    assert sorted(os.listdir(os.path.dirname(stem))) == ["random_alexnet.search.onnx", "random_alexnet.template.onnx"]
+    assert report.samples["random crops"] == 6 and report.samples["batched targets"] == 6
+    assert max(report.max_relative_error.values()) < 1e-4
+
+
+def _dims(value_info):
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def test_graph_names_shapes_and_opset(exported):
+    _, _, _, (template_path, search_path), _ = exported
+    template, search = onnx.load(template_path), onnx.load(search_path)
+    for model in (template, search):
+        onnx.checker.check_model(model, full_check=True)
+        assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [OPSET]
+    assert [(i.name, _dims(i)) for i in template.graph.input] == [("template", [1, 3, 127, 127])]
+    assert [(o.name, _dims(o)) for o in template.graph.output] == [("z_feat", [1, 256, 6, 6])]
+    assert [(i.name, _dims(i)) for i in search.graph.input] == [("z_feat", ["targets", 256, 6, 6]), ("x", ["crops", 3, 255, 255])]
+    assert [(o.name, _dims(o)) for o in search.graph.output] == [("response", ["crops", 1, 17, 17])]
+
+
+def test_metadata_carries_config_and_preprocessing(exported):
+    _, config, _, (template_path, search_path), _ = exported
+    metas = [{p.key: p.value for p in onnx.load(path).metadata_props} for path in (template_path, search_path)]
+    for meta, role in zip(metas, ("template", "search")):
+        assert meta["siamtrack.format"] == "siamtrack-onnx" and meta["siamtrack.role"] == role
+        assert meta["siamtrack.precision"] == "fp32"
+        assert yaml.safe_load(meta["siamtrack.config_yaml"]) == config.to_dict()
+        assert "BGR" in meta["siamtrack.preprocessing"] and "0..255" in meta["siamtrack.preprocessing"]
+    assert metas[0]["siamtrack.pair_id"] == metas[1]["siamtrack.pair_id"]
+    assert OnnxBackend(search_path, providers=["CPUExecutionProvider"]).config == config
+
+
+def test_dynamic_scales_and_targets(exported):
+    model, _, stem, _, _ = exported
+    backend = OnnxBackend(stem + ".onnx", providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    templates = rng.integers(0, 256, (3, 127, 127, 3), dtype=np.uint8)
+    features = [backend.embed(t) for t in templates]
+    for scales in (1, 5):
+        crops = rng.integers(0, 256, (3 * scales, 255, 255, 3), dtype=np.uint8)
+        batched = backend.score_batch(features, crops)
+        assert batched.shape == (3 * scales, 17, 17)
+        with torch.inference_mode():
+            nchw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float()
+            expected = torch.cat([model.score(model.embed(nchw(templates[n : n + 1])), nchw(crops[n * scales : (n + 1) * scales]))
+                                  for n in range(3)])[:, 0].numpy()
+        np.testing.assert_allclose(batched, expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_refuses_to_overwrite_without_force(exported):
+    model, config, stem, _, _ = exported
+    with pytest.raises(FileExistsError, match="--force"):
+        export_onnx(model, config, stem)
+
+
+def test_a_wrong_graph_fails_loudly_and_writes_nothing(tmp_path, monkeypatch):
+    config = TrackerConfig()
+    model = random_model(config, seed=1)
+    import tracker.onnx_export as onnx_export
+
+    original = onnx_export._append_correlation
+    # A head scale off by 1%: exactly the kind of silent mistake the comparison must catch.
+    monkeypatch.setattr(onnx_export, "_append_correlation", lambda g, f, r, scale, *rest: original(g, f, r, scale * 1.01, *rest))
+    with pytest.raises(ExportCheckError, match="differs from torch"):
+        export_onnx(model, config, str(tmp_path / "bad"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_config_must_match_the_model():
+    config = TrackerConfig()
+    model = random_model(config)
+    other = TrackerConfig(model=dataclasses.replace(ModelConfig(), head_scale=0.002))
+    with pytest.raises(ValueError, match="the model was built for"):
+        build_graphs(model, other)
+
+
+def test_head_bias_exports_like_the_torch_head(tmp_path):
+    config = TrackerConfig(model=dataclasses.replace(ModelConfig(), head_bias=True))
+    model = random_model(config, seed=2)
+    with torch.no_grad():
+        model.head.bias.fill_(-3.0)
+    export_onnx(model, config, str(tmp_path / "biased"))  # raises if the graph's bias differs from SiamFC.score
+
+
+def test_cosine_head_exports_like_the_torch_head(tmp_path):
+    if "head_similarity" not in {f.name for f in dataclasses.fields(ModelConfig)}:
+        pytest.skip("this config has no head_similarity")
+    config = TrackerConfig(model=dataclasses.replace(ModelConfig(), head_similarity="cosine", head_bias=True))
+    model = random_model(config, seed=4)
+    export_onnx(model, config, str(tmp_path / "cosine"))
+
+
+@pytest.mark.slow
+def test_other_backbone_exports(tmp_path):
+    path = config_path("siamfc_mobilenet_v2")
+    if not os.path.exists(path):
+        pytest.skip("no mobilenet_v2 config")
+    config = load_config(path)
+    model = random_model(config, seed=0)
+    _, report = export_onnx(model, config, str(tmp_path / "mobilenet"))
+    search = onnx.load(str(tmp_path / "mobilenet.search.onnx"))
+    r = config.model.response_size
+    assert _dims(search.graph.output[0]) == ["crops", 1, r, r]
+    assert max(report.max_relative_error.values()) < 1e-4
+
+
+@needs_data
+def test_export_command_from_a_weights_file(tmp_path):
+    config = TrackerConfig()
+    weights = tmp_path / "tiny.pt"
+    save_weights(weights, random_model(config, seed=3), config, record={"note": "test"})
+    command = [sys.executable, "-m", "export", "--weights", str(weights), "--sequences", "Crossing", "Dog",
+               "--frames-per-sequence", "1", "--no-int8"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "real crops: 3 response maps" in done.stdout  # the held-out half: 1 pair x 3 scales
+    assert sorted(os.listdir(tmp_path)) == ["tiny.pt", "tiny.search.onnx", "tiny.template.onnx"]
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "tiny.search.onnx")).metadata_props}
+    assert meta["siamtrack.source_weights"].startswith("tiny.pt sha256 ")
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "--force" in again.stderr and again.stderr.count("\n") == 1
+
+
+@needs_data
+def test_export_command_refuses_eval_sequences(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "export", "--random-weights", "--out", str(tmp_path / "x"), "--sequences", "Girl"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "eval-split" in done.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_model_files_naming():
+    assert model_files("w/a.onnx") == ("w/a.template.onnx", "w/a.search.onnx")
+    assert model_files("w/a.int8.search.onnx") == ("w/a.int8.template.onnx", "w/a.int8.search.onnx")
+    assert model_files("w/a.int8.template.onnx") == ("w/a.int8.template.onnx", "w/a.int8.search.onnx")
+    with pytest.raises(ValueError, match="must end in .onnx"):
+        model_files("w/a.pt")
+
+
+@needs_data
+def test_real_crops_come_from_train_sequences_only():
+    config = TrackerConfig()
+    pairs = calibration_crops(default_data_dir(), config.model, config.tracking, ["Crossing"], search_frames_per_sequence=3)
+    assert len(pairs) == 3
+    template, crops = pairs[0]
+    assert template.shape == (127, 127, 3) and crops.shape == (3, 255, 255, 3) and crops.dtype == np.uint8
+    with pytest.raises(ValueError, match="eval-split"):
+        calibration_crops(default_data_dir(), config.model, config.tracking, ["Girl"])

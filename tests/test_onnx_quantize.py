@@ -1,0 +1,90 @@
+"""int8 quantisation: calibrated on train-split crops, correlation kept fp32, close to fp32."""
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from tracker.backends.onnx_backend import OnnxBackend
+from tracker.calibration import calibration_crops, default_data_dir, sequence_splits, train_sequences
+from tracker.config import TrackerConfig
+from tracker.onnx_export import export_onnx, random_model
+from tracker.quantize import QuantizationCheckError, agreement, quantize_pair
+
+HAVE_DATA = os.path.isfile(os.path.join(default_data_dir(), "README.md"))
+pytestmark = pytest.mark.skipif(not HAVE_DATA, reason="annotated sequences not found (set SIAMTRACK_DATA)")
+CPU = ["CPUExecutionProvider"]
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+    config = TrackerConfig()
+    pairs = calibration_crops(default_data_dir(), config.model, config.tracking, ["Crossing", "Dog", "Vase", "Bird2"], 2)
+    model = random_model(config, seed=0, images=[t for t, _ in pairs] + [c for _, c in pairs])
+    stem = str(tmp_path_factory.mktemp("int8") / "random_alexnet")
+    export_onnx(model, config, stem)
+    paths, result = quantize_pair(stem + ".onnx", stem + ".int8.onnx", pairs[0::2], check_pairs=pairs[1::2], description="test")
+    return stem, paths, result, pairs
+
+
+def test_int8_pair_is_written_with_int8_metadata(quantized):
+    stem, (template_path, search_path), _, _ = quantized
+    assert (template_path, search_path) == (stem + ".int8.template.onnx", stem + ".int8.search.onnx")
+    backend = OnnxBackend(stem + ".int8.onnx", providers=CPU)
+    assert backend.precision == "int8" and backend.config == TrackerConfig()
+    assert "percentile calibration" in backend.metadata["siamtrack.calibration"]
+    assert not [name for name in os.listdir(os.path.dirname(stem)) if "partial" in name]
+
+
+def test_backbone_is_int8_and_correlation_stays_fp32(quantized):
+    _, (template_path, search_path), _, _ = quantized
+    for path in (template_path, search_path):
+        graph = onnx.load(path).graph
+        quantized_convs = [n for n in graph.node if n.op_type == "Conv" and any(i.endswith("DequantizeLinear_Output") for i in n.input[1:2])]
+        assert len(quantized_convs) == 5  # AlexNet's five convolutions take int8 weights
+    graph = onnx.load(search_path).graph
+    correlation = [n for n in graph.node if n.name.startswith("correlation/")]
+    assert any(n.op_type == "Conv" for n in correlation)
+    produced_by_qdq = {o for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") for o in n.output}
+    inputs_of_correlation = {i for n in correlation for i in n.input}
+    # Only the backbone's output feeds the correlation through a DequantizeLinear; its kernel,
+    # scale and output are plain fp32.
+    assert inputs_of_correlation & produced_by_qdq == {"x_feat_DequantizeLinear_Output"}
+    assert not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") and set(n.input) & {o for c in correlation for o in c.output}
+                   for n in graph.node)
+
+
+def test_int8_responses_follow_fp32(quantized):
+    _, _, result, _ = quantized
+    assert result.maps == 12 and result.mean_correlation > 0.995 and result.min_correlation > 0.98
+
+
+def test_int8_agreement_can_be_recomputed_on_other_crops(quantized):
+    stem, _, _, pairs = quantized
+    result = agreement(OnnxBackend(stem + ".onnx", providers=CPU), OnnxBackend(stem + ".int8.onnx", providers=CPU), pairs[:1])
+    assert result.maps == 3 and result.mean_correlation > 0.99
+
+
+def test_a_bad_int8_model_is_refused_and_not_written(quantized, tmp_path, monkeypatch):
+    stem, _, _, pairs = quantized
+    import tracker.quantize as quantize
+
+    monkeypatch.setattr(quantize, "MIN_MEAN_CORRELATION", 1.01)  # nothing can pass
+    with pytest.raises(QuantizationCheckError, match="needs a mean correlation"):
+        quantize_pair(stem + ".onnx", str(tmp_path / "refused.int8.onnx"), pairs[:1])
+    assert os.listdir(tmp_path) == []
+
+
+def test_refuses_to_overwrite(quantized):
+    stem, _, _, pairs = quantized
+    with pytest.raises(FileExistsError, match="--force"):
+        quantize_pair(stem + ".onnx", stem + ".int8.onnx", pairs[:1])
+
+
+def test_splits_come_from_the_data_readme():
+    splits = sequence_splits(default_data_dir())
+    assert splits["Girl"] == "eval" and splits["Crossing"] == "train"
+    names = train_sequences(default_data_dir())
+    assert "Crossing" in names and not set(names) & {n for n, s in splits.items() if s == "eval"}
+    with pytest.raises(ValueError, match="not listed"):
+        train_sequences(default_data_dir(), ["NoSuchSequence"])

@@ -1,0 +1,238 @@
+"""The onnxruntime backend: the exported network, without torch.
+
+A model is a pair of ONNX files written by ``python -m export`` (see
+``tracker/onnx_export.py``), named after one stem::
+
+    weights/siamfc_alexnet.template.onnx   template (1, 3, E, E)            -> z_feat (1, C, h, w)
+    weights/siamfc_alexnet.search.onnx     z_feat (N, C, h, w), x (N*S, 3, X, X) -> response (N*S, 1, R, R)
+
+(AlexNet: E=127, X=255, C=256, h=w=6, R=17.) ``N`` targets and ``S`` scales are dynamic;
+the crops of target ``n`` are rows ``n*S .. n*S+S-1`` of ``x``. Inputs are float32 NCHW,
+BGR channel order, pixel values 0..255 as read (any normalisation is inside the graph).
+The tracker config and this contract are in each file's metadata, so a file is all a
+runtime needs. ``OnnxBackend("weights/siamfc_alexnet.onnx")`` (or either file's path)
+opens the pair; the int8 pair is ``weights/siamfc_alexnet.int8.onnx``.
+
+This module imports numpy, PyYAML, onnxruntime and the torch-free parts of the package;
+never torch (a test checks).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import logging
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import onnxruntime as ort
+import yaml
+
+from ..config import TrackerConfig, from_dict
+from ..errors import MissingFileError
+
+FORMAT = "siamtrack-onnx"
+FORMAT_VERSION = "1"
+OPSET = 17
+TEMPLATE_INPUT, TEMPLATE_OUTPUT = "template", "z_feat"
+SEARCH_FEATURES_INPUT, SEARCH_CROPS_INPUT, SEARCH_OUTPUT = "z_feat", "x", "response"
+ROLES = ("template", "search")
+PRECISIONS = ("fp32", "int8")
+PREPROCESSING = (
+    "float32 NCHW; channel order BGR (as OpenCV reads frames); pixel values 0..255 as read, "
+    "no mean or std applied outside the graph (any normalisation is inside it); "
+    "template: the (exemplar_size)^2 context crop around the target, search: (search_size)^2 crops of the scale pyramid"
+)
+# Metadata keys written into every exported file.
+META_FORMAT = "siamtrack.format"
+META_FORMAT_VERSION = "siamtrack.format_version"
+META_ROLE = "siamtrack.role"
+META_PRECISION = "siamtrack.precision"
+META_CONFIG = "siamtrack.config_yaml"
+META_PREPROCESSING = "siamtrack.preprocessing"
+META_PAIR = "siamtrack.pair_id"
+META_SOURCE = "siamtrack.source_weights"
+META_IO = "siamtrack.io"
+
+THREADS_ENV = "SIAMTRACK_ORT_THREADS"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+log = logging.getLogger(__name__)
+
+
+def model_files(path: str | os.PathLike) -> Tuple[str, str]:
+    """``(template_path, search_path)`` of the model named by ``path``.
+
+    ``path`` is either file of the pair (``X.template.onnx``, ``X.search.onnx``) or the
+    pair's name ``X.onnx``.
+    """
+    path = os.fspath(path)
+    for suffix in (".template.onnx", ".search.onnx", ".onnx"):
+        if path.endswith(suffix):
+            stem = path[: -len(suffix)]
+            return f"{stem}.template.onnx", f"{stem}.search.onnx"
+    raise ValueError(f"ONNX model path must end in .onnx (X.onnx, X.template.onnx or X.search.onnx), got {path!r}")
+
+
+def cuda_unavailable_reason() -> Optional[str]:
+    """None when onnxruntime's CUDA provider can load here, else why not (in a few words)."""
+    if CUDA not in ort.get_available_providers():
+        return "this onnxruntime build has no CUDA provider"
+    library = os.path.join(os.path.dirname(ort.__file__), "capi", "libonnxruntime_providers_cuda.so")
+    if os.name != "posix" or not os.path.exists(library):
+        return None  # cannot probe: let onnxruntime try (it falls back to CPU itself)
+    try:
+        ctypes.CDLL(library)
+        return None
+    except OSError:
+        pass
+    # CUDA/cuDNN from pip's nvidia-* packages are found only after preloading them.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
+        ort.preload_dlls()
+    try:
+        ctypes.CDLL(library)
+        return None
+    except OSError as error:
+        return str(error).split(":")[0] + " not found" if "cannot open" in str(error) else str(error)
+
+
+_reported_fallback = False
+
+
+def choose_providers(providers: Optional[Sequence[str]] = None) -> List[str]:
+    """Execution providers: ``providers`` as given (checked), or CUDA then CPU when CUDA can load, else CPU.
+
+    A GPU build of onnxruntime on a machine without the CUDA libraries falls back to
+    CPU with one log line instead of onnxruntime's error messages.
+    """
+    global _reported_fallback
+    available = ort.get_available_providers()
+    if providers is not None:
+        providers = list(providers)
+        unknown = [p for p in providers if p not in available]
+        if unknown or not providers:
+            raise ValueError(f"execution provider(s) {unknown or providers} not available; this onnxruntime has {', '.join(available)}")
+        if CUDA in providers:
+            reason = cuda_unavailable_reason()
+            if reason:
+                raise ValueError(f"{CUDA} asked for but cannot load ({reason}); use {CPU}")
+        return providers
+    reason = cuda_unavailable_reason()
+    if reason is None:
+        return [CUDA, CPU]
+    if CUDA in available and not _reported_fallback:
+        log.warning("onnxruntime: CUDA provider unavailable (%s); running on CPU", reason)
+        _reported_fallback = True
+    return [CPU]
+
+
+def default_threads() -> int:
+    """``$SIAMTRACK_ORT_THREADS``, else the CPUs this process may run on."""
+    value = os.environ.get(THREADS_ENV)
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
+        return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
+    """Sequential execution on ``threads`` intra-op threads, all graph optimisations."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads or default_threads())
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def open_session(path: str, providers: Sequence[str], threads: Optional[int] = None) -> ort.InferenceSession:
+    if not os.path.isfile(path):
+        raise MissingFileError(f"ONNX file not found: {path} (export one with: python -m export --weights WEIGHTS.pt)")
+    try:
+        return ort.InferenceSession(path, session_options(threads), providers=list(providers))
+    except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types for damaged files
+        raise ValueError(f"onnxruntime could not load {path}: {str(error).splitlines()[0]}") from None
+
+
+def session_metadata(session: ort.InferenceSession, path: str) -> Dict[str, str]:
+    """The siamtrack metadata of a session's model, checked for format and version."""
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    if metadata.get(META_FORMAT) != FORMAT:
+        raise ValueError(f"{path} is not a siamtrack ONNX file (no {META_FORMAT}={FORMAT} metadata); export with python -m export")
+    if metadata.get(META_FORMAT_VERSION) != FORMAT_VERSION:
+        raise ValueError(f"{path} has siamtrack ONNX format version {metadata.get(META_FORMAT_VERSION)}; this library reads {FORMAT_VERSION}")
+    return metadata
+
+
+def config_from_metadata(metadata: Dict[str, str], path: str) -> TrackerConfig:
+    try:
+        return from_dict(TrackerConfig, yaml.safe_load(metadata[META_CONFIG]) or {})
+    except (KeyError, ValueError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: the config in its metadata is missing or invalid: {error}") from None
+
+
+def to_nchw(crops: np.ndarray) -> np.ndarray:
+    """``(B, H, W, 3)`` uint8 BGR -> contiguous ``(B, 3, H, W)`` float32, in one pass."""
+    return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+class OnnxBackend:
+    """Runs an exported model pair with onnxruntime; the same protocol as the torch backend.
+
+    ``providers``: None picks CUDA then CPU when CUDA can load, else CPU; or a list such
+    as ``["CPUExecutionProvider"]``. ``threads``: intra-op threads (default
+    ``$SIAMTRACK_ORT_THREADS`` or all CPUs this process may use). ``config`` is the
+    tracker config stored in the files: ``Tracker(backend, backend.config)``.
+    """
+
+    def __init__(self, path: str | os.PathLike, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None) -> None:
+        self.template_path, self.search_path = model_files(path)
+        for file in (self.template_path, self.search_path):
+            if not os.path.isfile(file):
+                raise MissingFileError(
+                    f"ONNX file not found: {file} (a model is a .template.onnx/.search.onnx pair; "
+                    "export one with: python -m export --weights WEIGHTS.pt)"
+                )
+        chosen = choose_providers(providers)
+        self.template_session = open_session(self.template_path, chosen, threads)
+        self.search_session = open_session(self.search_path, chosen, threads)
+        template_meta = session_metadata(self.template_session, self.template_path)
+        search_meta = session_metadata(self.search_session, self.search_path)
+        for file, metadata, role in ((self.template_path, template_meta, "template"), (self.search_path, search_meta, "search")):
+            if metadata.get(META_ROLE) != role:
+                raise ValueError(f"{file} holds the {metadata.get(META_ROLE)!r} graph, expected the {role!r} one")
+        if template_meta.get(META_PAIR) != search_meta.get(META_PAIR):
+            raise ValueError(
+                f"{self.template_path} and {self.search_path} come from different exports "
+                f"({META_PAIR} {template_meta.get(META_PAIR)} vs {search_meta.get(META_PAIR)}); re-export them together"
+            )
+        self.metadata = search_meta
+        self.config = config_from_metadata(search_meta, self.search_path)
+        self.precision = search_meta.get(META_PRECISION, "fp32")
+        self.providers = self.search_session.get_providers()
+
+    def __repr__(self) -> str:
+        return f"OnnxBackend({self.search_path!r}, precision={self.precision!r}, providers={self.providers})"
+
+    def embed(self, template_crop: np.ndarray) -> np.ndarray:
+        (features,) = self.template_session.run([TEMPLATE_OUTPUT], {TEMPLATE_INPUT: to_nchw(template_crop[None])})
+        return features
+
+    def score(self, template_features: np.ndarray, search_crops: np.ndarray) -> np.ndarray:
+        return self.score_batch([template_features], search_crops)
+
+    def score_batch(self, template_features: Sequence[np.ndarray], search_crops: np.ndarray) -> np.ndarray:
+        """N targets' features and their ``(N*S, X, X, 3)`` crops (grouped by target) -> ``(N*S, R, R)``, one run."""
+        features = np.concatenate(list(template_features), axis=0) if len(template_features) > 1 else template_features[0]
+        if len(search_crops) % len(features):
+            raise ValueError(f"{len(search_crops)} search crops cannot be split evenly over {len(features)} targets")
+        (responses,) = self.search_session.run(
+            [SEARCH_OUTPUT], {SEARCH_FEATURES_INPUT: features, SEARCH_CROPS_INPUT: to_nchw(search_crops)}
+        )
+        return responses[:, 0]

@@ -1,0 +1,157 @@
+"""Real template and search crops from annotated sequences, for int8 calibration and export checks.
+
+Crops are cut the way the tracker cuts them (same geometry functions): the template
+around the first frame's box, the search pyramid around the *previous* frame's box, so
+the target sits off-centre by its real motion. Only sequences of the data set's
+``train`` split are used: calibrating on evaluation sequences would leak them into the
+numbers reported on them.
+
+The data folder is ``--data`` on the command line, else ``$SIAMTRACK_DATA``, else
+``../shared/data`` next to the repository. Sequences use the OTB layout:
+``<name>/img/0001.jpg ...`` and ``groundtruth_rect.txt`` with 1-based ``x,y,w,h`` lines.
+This module imports numpy and OpenCV only.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from . import geometry
+from .boxes import Box, one_based_to_zero_based, xywh_to_center_size
+from .config import ModelConfig, TrackingConfig
+from .errors import MissingFileError
+
+DATA_ENV = "SIAMTRACK_DATA"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> str:
+    """``$SIAMTRACK_DATA`` if set, else ``../shared/data`` relative to the repository root."""
+    return os.environ.get(DATA_ENV) or os.path.normpath(str(REPO_ROOT / ".." / "shared" / "data"))
+
+
+def sequence_splits(data_dir: str) -> dict:
+    """``{sequence name: split}`` from the ``SPLIT`` column of the data folder's README.md table."""
+    readme = os.path.join(data_dir, "README.md")
+    if not os.path.isfile(readme):
+        raise MissingFileError(
+            f"{readme} not found: it says which sequences are train and which eval; "
+            f"point --data (or ${DATA_ENV}) at the sequences folder"
+        )
+    splits, split_column = {}, None
+    with open(readme, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith("|"):
+                split_column = None if not line.strip() else split_column
+                continue
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            lowered = [cell.lower() for cell in cells]
+            if "split" in lowered and "name" in lowered:
+                split_column = lowered.index("split")
+                continue
+            if split_column is not None and len(cells) > split_column and not set(cells[0]) <= set("-: "):
+                splits[cells[0]] = cells[split_column].lower()
+    if not splits:
+        raise ValueError(f"{readme} has no table with 'name' and 'SPLIT' columns; cannot tell train from eval sequences")
+    return splits
+
+
+def train_sequences(data_dir: str, names: Optional[Sequence[str]] = None) -> List[str]:
+    """The train-split sequences in ``data_dir`` (all of them, or the ``names`` asked for).
+
+    Asking for an eval-split or unknown sequence is an error: calibration must never see
+    the sequences the tracker is evaluated on.
+    """
+    splits = sequence_splits(data_dir)
+    train = sorted((name for name, split in splits.items() if split == "train"), key=str.lower)
+    if names is None:
+        names = train
+    for name in names:
+        if splits.get(name) != "train":
+            what = f"an {splits[name]}-split sequence" if name in splits else "not listed in README.md"
+            raise ValueError(f"sequence {name!r} is {what}; calibration uses train-split sequences only: {', '.join(train)}")
+    missing = [name for name in names if not os.path.isdir(os.path.join(data_dir, name, "img"))]
+    if missing:
+        raise MissingFileError(f"sequence folder(s) missing under {data_dir}: {', '.join(missing)}")
+    return list(names)
+
+
+@dataclass(frozen=True)
+class AnnotatedSequence:
+    name: str
+    frame_paths: List[str]
+    boxes: List[Optional[Box]]  # 0-based; None where the target is not visible
+
+
+def load_sequence(data_dir: str, name: str) -> AnnotatedSequence:
+    """Frame paths and 0-based boxes of one OTB-layout sequence."""
+    folder = os.path.join(data_dir, name)
+    images = os.path.join(folder, "img")
+    frame_paths = sorted(os.path.join(images, f) for f in os.listdir(images) if f.lower().endswith((".jpg", ".png")))
+    boxes: List[Optional[Box]] = []
+    with open(os.path.join(folder, "groundtruth_rect.txt"), encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            values = [float(v) for v in line.replace("\t", ",").replace(" ", ",").split(",") if v]
+            boxes.append(None if any(math.isnan(v) for v in values) else one_based_to_zero_based(values))
+    if len(boxes) != len(frame_paths):
+        raise ValueError(f"{folder}: {len(frame_paths)} frames but {len(boxes)} boxes")
+    return AnnotatedSequence(name, frame_paths, boxes)
+
+
+def read_frame(path: str) -> np.ndarray:
+    frame = cv2.imread(path, cv2.IMREAD_COLOR)
+    if frame is None:
+        raise ValueError(f"could not decode image {path}")
+    return frame
+
+
+def sequence_crops(
+    sequence: AnnotatedSequence,
+    model: ModelConfig,
+    tracking: TrackingConfig,
+    search_frames: int,
+) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """``(template (E,E,3), search pyramid (S,X,X,3))`` uint8 BGR pairs from one sequence.
+
+    The template comes from the first frame; ``search_frames`` search pyramids come from
+    frames spread evenly over the rest, each cut around the previous frame's box.
+    """
+    first = read_frame(sequence.frame_paths[0])
+    fill_color = tuple(float(c) for c in first.reshape(-1, 3).mean(axis=0))
+    center, size = xywh_to_center_size(sequence.boxes[0])
+    template_crop_size, _ = geometry.context_crop_sizes(size, tracking.context, model.exemplar_size, model.search_size)
+    template = geometry.crop_and_resize(first, center, template_crop_size, model.exemplar_size, fill_color)
+    factors = geometry.scale_factors(tracking.scale_count, tracking.scale_step)
+    usable = [i for i in range(1, len(sequence.frame_paths)) if sequence.boxes[i - 1] is not None]
+    picks = [usable[int(round(k))] for k in np.linspace(0, len(usable) - 1, min(search_frames, len(usable)))] if usable else []
+    for index in picks:
+        frame = read_frame(sequence.frame_paths[index])
+        center, size = xywh_to_center_size(sequence.boxes[index - 1])
+        _, search_crop_size = geometry.context_crop_sizes(size, tracking.context, model.exemplar_size, model.search_size)
+        crops = geometry.crop_scales(frame, center, search_crop_size * factors, model.search_size, fill_color)
+        yield template, crops
+
+
+def calibration_crops(
+    data_dir: str,
+    model: ModelConfig,
+    tracking: TrackingConfig,
+    sequences: Optional[Sequence[str]] = None,
+    search_frames_per_sequence: int = 4,
+) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """Template/search pairs from every train-split sequence (or those named), in a fixed order."""
+    pairs = []
+    for name in train_sequences(data_dir, sequences):
+        pairs.extend(sequence_crops(load_sequence(data_dir, name), model, tracking, search_frames_per_sequence))
+    if not pairs:
+        raise ValueError(f"no crops could be cut from the sequences in {data_dir}")
+    return pairs
+
