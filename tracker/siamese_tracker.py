@@ -79,6 +79,11 @@ class Tracker:
     def initialised(self) -> bool:
         return self._state is not None
 
+    @property
+    def template_features(self) -> Any:
+        """The backend's features of the template (None before ``init``); lets a caller batch several trackers' network calls."""
+        return None if self._state is None else self._state.template_features
+
     def reset(self) -> None:
         """Forget the target; ``init`` must be called again."""
         self._state = None

@@ -1,0 +1,69 @@
+"""Several targets on one video, one batched network call per frame.
+
+``MultiTracker`` holds one :class:`Tracker` per target and runs their updates in three
+stages: every target cuts its scale pyramid, the backend scores all N*S crops in one
+call (``score_batch``: one onnxruntime run, or one torch backbone call), and every
+target locates its peak in its own maps. Each target's result is what an independent
+``Tracker`` on the same backend gives, up to float rounding of the batched call.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from .backends import Backend, score_batch
+from .config import TrackerConfig
+from .frames import prepare_frame
+from .siamese_tracker import Tracker, TrackResult
+
+
+class MultiTracker:
+    """N targets sharing one backend; ``update(frame)`` makes one network call for all.
+
+    Targets get integer ids from :meth:`add` (never reused); :meth:`update` returns
+    ``{id: TrackResult}`` in the order the targets were added.
+    """
+
+    def __init__(self, backend: Backend, config: TrackerConfig) -> None:
+        self.backend = backend
+        self.config = config
+        self._trackers: Dict[int, Tracker] = {}
+        self._next_id = 0
+
+    def __len__(self) -> int:
+        return len(self._trackers)
+
+    @property
+    def target_ids(self) -> List[int]:
+        return list(self._trackers)
+
+    def add(self, frame: np.ndarray, box: Sequence[float]) -> int:
+        """Start tracking the object in ``box`` (0-based ``x, y, w, h``) of ``frame``; returns its id."""
+        tracker = Tracker(self.backend, self.config)
+        tracker.init(frame, box)
+        target_id = self._next_id
+        self._next_id += 1
+        self._trackers[target_id] = tracker
+        return target_id
+
+    def remove(self, target_id: int) -> None:
+        """Stop tracking target ``target_id``."""
+        if target_id not in self._trackers:
+            raise ValueError(f"no target with id {target_id}; current ids: {self.target_ids}")
+        del self._trackers[target_id]
+
+    def update(self, frame: np.ndarray) -> Dict[int, TrackResult]:
+        """Find every target in the next ``frame``: ``{id: TrackResult}``."""
+        if not self._trackers:
+            return {}
+        frame = prepare_frame(frame)
+        trackers = list(self._trackers.values())
+        pyramids = [tracker.search_crops(frame) for tracker in trackers]
+        crops = np.concatenate([crops for crops, _ in pyramids]) if len(pyramids) > 1 else pyramids[0][0]
+        responses = score_batch(self.backend, [tracker.template_features for tracker in trackers], crops)
+        per_target = len(responses) // len(trackers)
+        return {
+            target_id: tracker.locate(responses[index * per_target : (index + 1) * per_target], crop_sizes)
+            for index, ((target_id, tracker), (_, crop_sizes)) in enumerate(zip(self._trackers.items(), pyramids))
+        }
