@@ -77,3 +77,11 @@ def test_missing_and_unexpected_keys_are_named(random_model, tmp_path):
     assert "missing keys: backbone.features.0.weight" in message
     assert "unexpected keys: extra.weight" in message
     assert "backbone.features.4.bias file (7,) vs model (256,)" in message
+
+
+def test_tracker_from_weights_uses_the_carried_config(random_model, tmp_path):
+    config = load_config(config_path("siamfc_alexnet_5s"))
+    path = tmp_path / "w.pt"
+    save_weights(path, random_model, config)
+    tracker = Tracker.from_weights(path, device="cpu")
+    assert tracker.config == config

@@ -17,6 +17,7 @@ from . import geometry
 from .backends import Backend
 from .boxes import Box, center_size_to_xywh, validate_box, xywh_to_center_size
 from .config import TrackerConfig, load_config
+from .config import from_dict as config_from_dict
 from .frames import prepare_frame
 
 
@@ -72,6 +73,17 @@ class Tracker:
         from .model import build_model
 
         config = load_config(config_path)
+        model = build_model(config.model, weights_path)
+        return cls(TorchBackend(model, device=device, precision=precision), config)
+
+    @classmethod
+    def from_weights(cls, weights_path: str | os.PathLike, device: str = "auto", precision: str = "fp32") -> "Tracker":
+        """Build a torch-backed tracker from a weights file alone, with the config it carries."""
+        from .backends.torch_backend import TorchBackend
+        from .model import build_model
+        from .weights import read_weights_file
+
+        config = config_from_dict(TrackerConfig, read_weights_file(weights_path)["config"])
         model = build_model(config.model, weights_path)
         return cls(TorchBackend(model, device=device, precision=precision), config)
 
