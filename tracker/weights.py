@@ -7,13 +7,14 @@ shapes must match the network exactly.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
 
-from .config import ModelConfig, TrackerConfig
+from .config import ModelConfig, TrackerConfig, from_dict
 from .errors import MissingFileError, WeightsError
 
 FORMAT = "siamtrack-weights"
@@ -61,8 +62,12 @@ def read_weights_file(path: str | os.PathLike) -> Dict[str, Any]:
 def load_weights(model: nn.Module, path: str | os.PathLike, model_config: ModelConfig) -> Dict[str, Any]:
     """Load ``path`` into ``model`` strictly; return the file's training record."""
     payload = read_weights_file(path)
-    stored = payload.get("config", {}).get("model", {})
-    expected = TrackerConfig(model=model_config).to_dict()["model"]
+    try:
+        # Keys added to ModelConfig after a file was written take their defaults.
+        stored = dataclasses.asdict(from_dict(ModelConfig, payload.get("config", {}).get("model", {}), prefix="model."))
+    except ValueError as error:
+        raise WeightsError(f"weights file {os.fspath(path)} carries a model config this version cannot read: {error}") from None
+    expected = dataclasses.asdict(model_config)
     differences = {k: (stored.get(k), v) for k, v in expected.items() if stored.get(k) != v}
     if differences:
         listed = "; ".join(f"{k}: file has {a!r}, config asks for {b!r}" for k, (a, b) in differences.items())
