@@ -29,7 +29,7 @@ from tracker.video import AtomicVideoWriter, FrameSource, check_output_path, par
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CLIP = REPO / "demos" / "assets" / "bigbuckbunny.mp4"
 BUNDLED_BOX: Box = (232.0, 258.0, 286.0, 300.0)  # the rabbit in frame 0, checked by drawing it
-DEFAULT_WEIGHTS = REPO / "weights" / "siamfc_alexnet.pt"
+DEFAULT_WEIGHTS = REPO / "weights" / "siamfc_mobilenet_v2.pt"
 WINDOW = "siamtrack (space/r: reselect, p: pause, q/Esc: quit)"
 CAMERA_WARMUP_READS = 5
 
@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument("--no-display", action="store_true", help="never open a window; write a video instead")
     parser.add_argument("--model", help=f"weights file (default: {DEFAULT_WEIGHTS.relative_to(REPO)} if present)")
-    parser.add_argument("--config", default=config_path("siamfc_alexnet"), help="tracker YAML config")
+    parser.add_argument("--config", default=None, help="tracker YAML config (default: the one the weights carry)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="network precision on CPU")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     return parser.parse_args(argv)
@@ -74,9 +74,11 @@ def build_tracker(args: argparse.Namespace) -> Tracker:
     weights = args.model or (str(DEFAULT_WEIGHTS) if DEFAULT_WEIGHTS.exists() else None)
     if weights is None:
         print(f"note: no trained weights at {DEFAULT_WEIGHTS.relative_to(REPO)}; using random weights (tracking will be poor)")
+    if weights is not None and args.config is None:
+        return Tracker.from_weights(weights, device="auto", precision=args.precision)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UntrainedWarning)
-        return Tracker.from_files(args.config, weights, device="auto", precision=args.precision)
+        return Tracker.from_files(args.config or config_path("siamfc_alexnet"), weights, device="auto", precision=args.precision)
 
 
 def open_source(args: argparse.Namespace):
