@@ -1,0 +1,211 @@
+"""Trackers the evaluation can run, by name: ours and OpenCV's, behind one ``init``/``update``.
+
+``make_tracker_spec(name, ...)`` returns a :class:`TrackerSpec`: a label for tables and
+plots, a fingerprint that changes whenever the tracker's results could (config, weights,
+model files, OpenCV version), and ``create()`` for a tracker ready for ``init``.
+
+Names: ``siamfc`` (this project, AlexNet, 3 scales; ``weights/siamfc_alexnet.pt`` when
+present, otherwise random weights, seeded), ``mil`` (cv2.TrackerMIL), ``nano``
+(cv2.TrackerNano, NanoTrack-v2 ONNX), ``vit`` (cv2.TrackerVit), ``kcf`` and ``csrt``
+(need opencv-contrib; :class:`TrackerUnavailable` otherwise).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .datasets import repository_root
+
+TRACKER_NAMES = ("siamfc", "mil", "nano", "vit", "kcf", "csrt")
+PEERS_ENV = "SIAMTRACK_PEERS"
+
+
+class TrackerUnavailable(ValueError):
+    """A known tracker that cannot be built here (missing opencv-contrib or model files)."""
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """How to build one tracker, and what identifies its results."""
+
+    name: str
+    label: str
+    fingerprint: str
+    create: Callable[[], object] = field(repr=False, compare=False)
+    note: str = ""
+
+
+def default_peers_root() -> str:
+    """``$SIAMTRACK_PEERS`` when set, else ``../shared/peers`` relative to the repository root."""
+    return os.environ.get(PEERS_ENV) or os.path.normpath(os.path.join(repository_root(), "..", "shared", "peers"))
+
+
+def default_weights_path() -> str:
+    return os.path.join(repository_root(), "weights", "siamfc_alexnet.pt")
+
+
+def file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _box_to_rect(box: Sequence[float]):
+    """A 0-based float box -> OpenCV's integer Rect covering the same pixels (rounded edges)."""
+    x, y, w, h = (float(v) for v in box)
+    x0, y0 = int(round(x)), int(round(y))
+    x1, y1 = int(round(x + w)), int(round(y + h))
+    return (x0, y0, max(x1 - x0, 1), max(y1 - y0, 1))
+
+
+class OpenCVTracker:
+    """Adapter for OpenCV's trackers (``init(frame, Rect)``, ``update -> (ok, Rect)``).
+
+    A new OpenCV tracker is created at every ``init``. ``update`` returns the box as a
+    4-tuple of floats, or a NaN box when OpenCV reports ``ok=False`` (scored as a failure).
+    """
+
+    def __init__(self, create: Callable[[], object]) -> None:
+        self._create = create
+        self._tracker = None
+
+    def init(self, frame: np.ndarray, box: Sequence[float]) -> None:
+        self._tracker = self._create()
+        self._tracker.init(frame, _box_to_rect(box))
+
+    def update(self, frame: np.ndarray):
+        if self._tracker is None:
+            raise ValueError("update() called before init(): call init(frame, box) with the first frame and box")
+        ok, rect = self._tracker.update(frame)
+        if not ok:
+            return (float("nan"),) * 4
+        return tuple(float(v) for v in rect)
+
+
+def _opencv_factory(*names: str) -> Optional[Callable[[], object]]:
+    """The first of ``cv2.<name>`` / ``cv2.legacy.<name>`` that exists."""
+    for module in (cv2, getattr(cv2, "legacy", None)):
+        for name in names:
+            factory = getattr(module, name, None) if module is not None else None
+            if factory is not None:
+                return factory
+    return None
+
+
+def _siamfc_spec(device: str, precision: str, weights: Optional[str]) -> TrackerSpec:
+    from ..config import config_path
+
+    config = config_path("siamfc_alexnet")
+    if weights is None and os.path.isfile(default_weights_path()):
+        weights = default_weights_path()
+    if weights is not None and not os.path.isfile(weights):
+        raise ValueError(f"weights file not found: {weights}")
+    if weights is None:
+        weights_id, label, note = "random-weights-seed0", "siamfc (random weights)", "random weights (no trained weights file): expect poor accuracy"
+    else:
+        weights_id, label, note = file_digest(weights), "siamfc", f"weights {weights}"
+    built = []
+
+    def create():
+        # One network for every sequence: init() replaces all of the tracker's state.
+        if not built:
+            import torch
+
+            from ..model import UntrainedWarning
+            from ..siamese_tracker import Tracker
+
+            torch.manual_seed(0)
+            with warnings.catch_warnings():
+                # The spec's label and note already say "random weights".
+                warnings.simplefilter("ignore", UntrainedWarning)
+                built.append(Tracker.from_files(config, weights, device=device, precision=precision))
+        return built[0]
+
+    fingerprint = f"siamfc|config={file_digest(config)}|weights={weights_id}|device={device}|precision={precision}"
+    return TrackerSpec("siamfc", label, fingerprint, create, note)
+
+
+def _onnx_files(paths: Sequence[str], name: str, peers: str) -> str:
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise TrackerUnavailable(f"{name}: model file(s) not found: {', '.join(missing)} (pass --peers or set ${PEERS_ENV}; peers folder: {peers})")
+    return ",".join(file_digest(p) for p in paths)
+
+
+def make_tracker_spec(
+    name: str,
+    device: str = "auto",
+    precision: str = "fp32",
+    weights: Optional[str] = None,
+    peers: Optional[str] = None,
+) -> TrackerSpec:
+    """The :class:`TrackerSpec` for ``name`` (one of :data:`TRACKER_NAMES`)."""
+    name = name.strip().lower()
+    peers = peers or default_peers_root()
+    opencv = f"opencv={cv2.__version__}"
+    if name == "siamfc":
+        return _siamfc_spec(device, precision, weights)
+    if name == "mil":
+        return TrackerSpec("mil", "MIL (OpenCV)", f"mil|{opencv}", lambda: OpenCVTracker(cv2.TrackerMIL_create))
+    if name == "nano":
+        backbone = os.path.join(peers, "nanotrack-v2", "nanotrack_backbone_sim.onnx")
+        head = os.path.join(peers, "nanotrack-v2", "nanotrack_head_sim.onnx")
+        digests = _onnx_files([backbone, head], name, peers)
+
+        def create_nano():
+            params = cv2.TrackerNano_Params()
+            params.backbone, params.neckhead = backbone, head
+            return cv2.TrackerNano_create(params)
+
+        return TrackerSpec("nano", "NanoTrack-v2 (OpenCV)", f"nano|{opencv}|{digests}", lambda: OpenCVTracker(create_nano))
+    if name == "vit":
+        model = os.path.join(peers, "vittrack", "vitTracker.onnx")
+        digests = _onnx_files([model], name, peers)
+
+        def create_vit():
+            params = cv2.TrackerVit_Params()
+            params.net = model
+            return cv2.TrackerVit_create(params)
+
+        return TrackerSpec("vit", "VitTrack (OpenCV)", f"vit|{opencv}|{digests}", lambda: OpenCVTracker(create_vit))
+    if name in ("kcf", "csrt"):
+        factory = _opencv_factory(f"Tracker{name.upper()}_create")
+        if factory is None:
+            raise TrackerUnavailable(
+                f"{name}: this OpenCV ({cv2.__version__}) has no Tracker{name.upper()}; it needs opencv-contrib-python, "
+                "which is not one of this project's dependencies"
+            )
+        return TrackerSpec(name, f"{name.upper()} (OpenCV)", f"{name}|{opencv}", lambda: OpenCVTracker(factory))
+    raise ValueError(f"unknown tracker {name!r}; valid names: {', '.join(TRACKER_NAMES)}")
+
+
+def parse_tracker_names(text: str) -> list:
+    """``"siamfc,mil"`` -> ``["siamfc", "mil"]``; ValueError for unknown or repeated names."""
+    names = [n.strip().lower() for n in str(text).split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"no tracker named; valid names: {', '.join(TRACKER_NAMES)}")
+    unknown = [n for n in names if n not in TRACKER_NAMES]
+    if unknown:
+        raise ValueError(f"unknown tracker(s) {', '.join(map(repr, unknown))}; valid names: {', '.join(TRACKER_NAMES)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"tracker names repeat in {text!r}")
+    return names
+
+
+def available_specs(names: Sequence[str], log: Callable[[str], None] = print, **options) -> Dict[str, TrackerSpec]:
+    """Specs for ``names``, skipping (with a message through ``log``) those unavailable here."""
+    specs = {}
+    for name in names:
+        try:
+            specs[name] = make_tracker_spec(name, **options)
+        except TrackerUnavailable as error:
+            log(f"skipping {error}")
+    return specs
