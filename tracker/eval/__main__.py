@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence (quick checks)")
     parser.add_argument("--device", default="auto", help="siamfc device: auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="siamfc precision (default: %(default)s)")
-    parser.add_argument("--weights", default=None, help="siamfc weights file (default: weights/siamfc_alexnet.pt when present, else random weights)")
+    parser.add_argument("--weights", default=None, help="siamfc weights file, run with the config it carries unless --config is given (default: weights/siamfc_alexnet.pt when present, else random weights)")
+    parser.add_argument("--config", default=None, help="siamfc tracker YAML (default: the weights file's own, else tracker/configs/siamfc_alexnet.yaml)")
     parser.add_argument("--peers", default=None, help="folder with nanotrack-v2/ and vittrack/ models (default: $SIAMTRACK_PEERS, else ../shared/peers)")
     parser.add_argument("--speed", action="store_true", help="speed benchmark instead of accuracy: fps of every tracker on the same frames")
     parser.add_argument("--speed-frames", type=int, default=100, help="--speed: frames per sequence (default: %(default)s)")
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None:
         sequences = [s.head(args.max_frames) for s in sequences]
     _quiet_opencv()
-    specs = available_specs(names, device=args.device, precision=args.precision, weights=args.weights, peers=args.peers or default_peers_root())
+    specs = available_specs(names, device=args.device, precision=args.precision, weights=args.weights, config=args.config, peers=args.peers or default_peers_root())
     if not specs:
         raise ValueError("none of the requested trackers can run here (see the messages above)")
     labels = {name: spec.label for name, spec in specs.items()}

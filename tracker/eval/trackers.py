@@ -4,8 +4,8 @@
 plots, a fingerprint that changes whenever the tracker's results could (config, weights,
 model files, OpenCV version), and ``create()`` for a tracker ready for ``init``.
 
-Names: ``siamfc`` (this project, AlexNet, 3 scales; ``weights/siamfc_alexnet.pt`` when
-present, otherwise random weights, seeded), ``mil`` (cv2.TrackerMIL), ``nano``
+Names: ``siamfc`` (this project: AlexNet, 3 scales, ``weights/siamfc_alexnet.pt`` when
+present, otherwise random weights, seeded; or any weights file / config given), ``mil`` (cv2.TrackerMIL), ``nano``
 (cv2.TrackerNano, NanoTrack-v2 ONNX), ``vit`` (cv2.TrackerVit), ``kcf`` and ``csrt``
 (need opencv-contrib; :class:`TrackerUnavailable` otherwise).
 """
@@ -100,18 +100,24 @@ def _opencv_factory(*names: str) -> Optional[Callable[[], object]]:
     return None
 
 
-def _siamfc_spec(device: str, precision: str, weights: Optional[str]) -> TrackerSpec:
+def _siamfc_spec(device: str, precision: str, weights: Optional[str], config: Optional[str]) -> TrackerSpec:
     from ..config import config_path
 
-    config = config_path("siamfc_alexnet")
-    if weights is None and os.path.isfile(default_weights_path()):
+    if weights is None and config is None and os.path.isfile(default_weights_path()):
         weights = default_weights_path()
     if weights is not None and not os.path.isfile(weights):
         raise ValueError(f"weights file not found: {weights}")
+    if config is not None and not os.path.isfile(config):
+        raise ValueError(f"config file not found: {config}")
+    # A weights file named alone brings its own config; otherwise the AlexNet config.
+    carried = weights is not None and config is None and weights != default_weights_path()
+    if not carried:
+        config = config or config_path("siamfc_alexnet")
     if weights is None:
         weights_id, label, note = "random-weights-seed0", "siamfc (random weights)", "random weights (no trained weights file): expect poor accuracy"
     else:
-        weights_id, label, note = file_digest(weights), "siamfc", f"weights {weights}"
+        stem = os.path.splitext(os.path.basename(weights))[0]
+        weights_id, label, note = file_digest(weights), f"siamfc ({stem})", f"weights {weights}"
     built = []
 
     def create():
@@ -126,10 +132,14 @@ def _siamfc_spec(device: str, precision: str, weights: Optional[str]) -> Tracker
             with warnings.catch_warnings():
                 # The spec's label and note already say "random weights".
                 warnings.simplefilter("ignore", UntrainedWarning)
-                built.append(Tracker.from_files(config, weights, device=device, precision=precision))
+                if carried:
+                    built.append(Tracker.from_weights(weights, device=device, precision=precision))
+                else:
+                    built.append(Tracker.from_files(config, weights, device=device, precision=precision))
         return built[0]
 
-    fingerprint = f"siamfc|config={file_digest(config)}|weights={weights_id}|device={device}|precision={precision}"
+    config_id = "carried" if carried else file_digest(config)
+    fingerprint = f"siamfc|config={config_id}|weights={weights_id}|device={device}|precision={precision}"
     return TrackerSpec("siamfc", label, fingerprint, create, note)
 
 
@@ -146,13 +156,20 @@ def make_tracker_spec(
     precision: str = "fp32",
     weights: Optional[str] = None,
     peers: Optional[str] = None,
+    config: Optional[str] = None,
 ) -> TrackerSpec:
-    """The :class:`TrackerSpec` for ``name`` (one of :data:`TRACKER_NAMES`)."""
+    """The :class:`TrackerSpec` for ``name`` (one of :data:`TRACKER_NAMES`).
+
+    ``device``, ``precision``, ``weights`` and ``config`` concern ``siamfc`` only:
+    ``weights`` alone loads the config the file carries; ``config`` alone (or neither, when
+    ``weights/siamfc_alexnet.pt`` is absent) gives random weights. ``peers`` is the folder
+    with ``nanotrack-v2/`` and ``vittrack/``.
+    """
     name = name.strip().lower()
     peers = peers or default_peers_root()
     opencv = f"opencv={cv2.__version__}"
     if name == "siamfc":
-        return _siamfc_spec(device, precision, weights)
+        return _siamfc_spec(device, precision, weights, config)
     if name == "mil":
         return TrackerSpec("mil", "MIL (OpenCV)", f"mil|{opencv}", lambda: OpenCVTracker(cv2.TrackerMIL_create))
     if name == "nano":
