@@ -1,0 +1,257 @@
+"""Track objects through a video from the command line.
+
+    python -m tracker.run SOURCE --box x,y,w,h [--box x,y,w,h ...] [--model weights/siamfc_alexnet.onnx]
+                         [--out annotated.mp4] [--boxes boxes.csv|boxes.json] [--force]
+
+SOURCE is a video file, an image folder, a camera index (0) or a stream URL (rtsp://,
+http://) that OpenCV can open. Each --box is a target on the first frame, in 0-based
+pixels (top-left corner and size); several targets are tracked with one batched
+network call per frame. --model is an exported ONNX model (X.onnx names the pair
+X.template.onnx + X.search.onnx; onnxruntime, no torch needed) or a torch weights file
+(.pt); by default weights/siamfc_alexnet.onnx, else weights/siamfc_alexnet.pt.
+
+--boxes writes one row per frame and target: frame (0-based), target, x, y, w, h
+(0-based pixels), score (empty on frame 0, where the box is the one given), lost.
+Outputs appear only when complete: an error leaves nothing behind, and an existing
+file is replaced only with --force. Ctrl-C stops a camera or stream and keeps what was
+tracked; on a file it discards the outputs.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from .boxes import Box
+from .video import AtomicVideoWriter, FrameSource, check_output_path, parse_box
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = (REPO / "weights" / "siamfc_alexnet.onnx", REPO / "weights" / "siamfc_alexnet.pt")
+BOX_FORMATS = (".csv", ".json")
+
+
+def _box(text: str) -> Box:
+    try:
+        return parse_box(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tracker.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="video file, image folder, camera index or stream URL")
+    parser.add_argument("--box", type=_box, action="append", required=True, metavar="x,y,w,h",
+                        help="a target on the first frame, 0-based pixels; repeat for several targets")
+    parser.add_argument("--model", help="X.onnx (exported pair) or X.pt (torch weights); default weights/siamfc_alexnet.onnx, else .pt")
+    parser.add_argument("--out", help="write the annotated video here (.mp4 or .avi)")
+    parser.add_argument("--boxes", help="write the boxes here (.csv or .json)")
+    parser.add_argument("--force", action="store_true", help="overwrite --out/--boxes if they exist")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--device", default="auto", help="torch models: auto, cpu or cuda (default: %(default)s)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="torch models: network precision")
+    parser.add_argument("--providers", nargs="+", default=None,
+                        help="ONNX models: onnxruntime execution providers in order (default: CUDA then CPU when CUDA loads)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX models: intra-op threads (default: all CPUs available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error("--max-frames must be >= 1")
+    if args.boxes and os.path.splitext(args.boxes)[1].lower() not in BOX_FORMATS:
+        parser.error(f"--boxes must end in {' or '.join(BOX_FORMATS)}, got {args.boxes!r}")
+    if args.out and args.boxes and os.path.abspath(args.out) == os.path.abspath(args.boxes):
+        parser.error("--out and --boxes must be different files")
+    return args
+
+
+def resolve_model(model: Optional[str]) -> str:
+    """The model path asked for, or the first default that exists."""
+    if model:
+        return model
+    for candidate in DEFAULT_MODELS:
+        if candidate.suffix == ".onnx":
+            from .backends.onnx_backend import model_files
+
+            if all(os.path.isfile(path) for path in model_files(candidate)):
+                return str(candidate)
+        elif candidate.is_file():
+            return str(candidate)
+    shown = [os.path.relpath(path) for path in DEFAULT_MODELS]
+    raise ValueError(
+        f"no model given and none at {shown[0]} or {shown[1]}; "
+        "pass --model X.onnx or X.pt (export ONNX with: python -m export --weights X.pt)"
+    )
+
+
+def build_backend(model: str, device: str = "auto", precision: str = "fp32", providers=None, threads=None):
+    """``(backend, config)`` for an ONNX pair (``.onnx``, torch-free) or a torch weights file (``.pt``)."""
+    if model.endswith(".onnx"):
+        from .backends.onnx_backend import OnnxBackend
+
+        backend = OnnxBackend(model, providers=providers, threads=threads)
+        return backend, backend.config
+    if model.endswith((".pt", ".pth")):
+        from .backends.torch_backend import TorchBackend
+        from .config import TrackerConfig, from_dict
+        from .model import build_model
+        from .weights import read_weights_file
+
+        config = from_dict(TrackerConfig, read_weights_file(model).get("config", {}))
+        return TorchBackend(build_model(config.model, model), device=device, precision=precision), config
+    raise ValueError(f"--model must be an exported .onnx model or a .pt weights file, got {model!r}")
+
+
+class BoxWriter:
+    """Rows of (frame, target, box, score, lost) to CSV or JSON, under a temporary name until closed."""
+
+    def __init__(self, path: str, overwrite: bool) -> None:
+        check_output_path(path, overwrite)
+        self.path = path
+        self.format = os.path.splitext(path)[1].lower()
+        stem, ext = os.path.splitext(path)
+        self.partial_path = f"{stem}.partial{ext}"
+        self._handle = open(self.partial_path, "w", encoding="utf-8", newline="")
+        self._rows = 0
+        if self.format == ".csv":
+            self._csv = csv.writer(self._handle)
+            self._csv.writerow(["frame", "target", "x", "y", "w", "h", "score", "lost"])
+        else:
+            self._handle.write("[")
+
+    def write(self, frame: int, target: int, box: Box, score: Optional[float], lost: bool) -> None:
+        box = [round(float(v), 3) for v in box]
+        if self.format == ".csv":
+            self._csv.writerow([frame, target, *box, "" if score is None else f"{score:.5f}", int(lost)])
+        else:
+            record = {"frame": frame, "target": target, "box": box, "score": None if score is None else round(score, 5), "lost": lost}
+            self._handle.write(("," if self._rows else "") + "\n  " + json.dumps(record))
+        self._rows += 1
+
+    def close(self) -> None:
+        if self.format == ".json":
+            self._handle.write("\n]\n")
+        self._handle.close()
+        os.replace(self.partial_path, self.path)
+
+    def discard(self) -> None:
+        self._handle.close()
+        if os.path.exists(self.partial_path):
+            os.remove(self.partial_path)
+
+
+def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
+    """Run the tracking loop; returns (frames, update seconds per frame, wall seconds)."""
+    from tqdm import tqdm
+
+    from .draw import draw_result
+    from .multi import MultiTracker
+
+    for path in (args.out, args.boxes):
+        if path:
+            check_output_path(path, args.force)
+    model = resolve_model(args.model)
+    source = FrameSource(args.source)  # before loading the model: a bad source fails at once
+    total = source.frame_count
+    live = total is None
+    if args.max_frames:
+        total = min(total, args.max_frames) if total else args.max_frames
+    writer, boxes = None, None
+    update_seconds: List[float] = []
+    frames = 0
+    started = time.perf_counter()
+    try:
+        backend, config = build_backend(model, args.device, args.precision, args.providers, args.threads)
+        writer = AtomicVideoWriter(args.out, source.fps, overwrite=args.force) if args.out else None
+        boxes = BoxWriter(args.boxes, overwrite=args.force) if args.boxes else None
+        first = source.read()
+        if first is None:
+            raise ValueError(f"source {args.source!r} gave no frames")
+        multi = MultiTracker(backend, config)
+        for box in args.box:
+            target = multi.add(first, box)
+            if boxes:
+                boxes.write(0, target, box, None, False)
+        if writer:
+            annotated = first.copy()
+            for box in args.box:
+                _draw_given_box(annotated, box)
+            writer.write(annotated)
+        frames = 1
+        bar = tqdm(total=total, initial=1, unit="frame", disable=args.quiet, leave=False, dynamic_ncols=True)
+        try:
+            while args.max_frames is None or frames < args.max_frames:
+                frame = source.read()
+                if frame is None:
+                    break
+                tick = time.perf_counter()
+                results = multi.update(frame)
+                update_seconds.append(time.perf_counter() - tick)
+                if boxes:
+                    for target, result in results.items():
+                        boxes.write(frames, target, result.box, result.score, result.lost)
+                if writer:
+                    fps = len(update_seconds) / sum(update_seconds)
+                    for index, result in enumerate(results.values()):
+                        draw_result(frame, result, fps if index == 0 else None)
+                    writer.write(frame)
+                frames += 1
+                bar.update(1)
+        except KeyboardInterrupt:
+            if not live:
+                raise
+            print("stopped (Ctrl-C); keeping what was tracked", file=sys.stderr)
+        finally:
+            bar.close()
+    except BaseException:
+        if writer:
+            writer.discard()
+        if boxes:
+            boxes.discard()
+        raise
+    finally:
+        source.close()
+    if writer:
+        writer.close()
+    if boxes:
+        boxes.close()
+    return frames, update_seconds, time.perf_counter() - started
+
+
+def _draw_given_box(frame, box) -> None:
+    import cv2
+
+    x, y, w, h = box
+    cv2.rectangle(frame, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), (255, 200, 0), 2, cv2.LINE_AA)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # FFmpeg reports an unreadable file on stderr before OpenCV returns; the error below says it in one line.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    try:
+        frames, update_seconds, wall = track(args)
+    except KeyboardInterrupt:
+        print("error: interrupted; no output written", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
+        return 1
+    targets = len(args.box)
+    if update_seconds:
+        tracking_fps = len(update_seconds) / sum(update_seconds)
+        print(f"tracked {targets} target{'s' if targets > 1 else ''} over {frames} frames: {tracking_fps:.1f} fps tracking "
+              f"({1000.0 * sum(update_seconds) / len(update_seconds):.1f} ms per update), {frames / wall:.1f} fps end to end")
+    else:
+        print(f"the source had only {frames} frame(s); nothing to track")
+    for label, path in (("annotated video", args.out), ("boxes", args.boxes)):
+        if path:
+            print(f"{label}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
