@@ -40,6 +40,13 @@ def test_iou_hand_cases():
     assert iou([3.5, 1.25, 7.75, 9.5], [3.5, 1.25, 7.75, 9.5])[0] == 1.0
 
 
+def test_identical_boxes_give_iou_exactly_one_despite_rounding():
+    # (x + w) - x != w in floating point for these: the naive w * h area gives IoU != 1.
+    boxes = np.array([[292.6, 52.16, 18.06, 17.06], [0.1, 0.7, 0.3, 0.9], [1e6 + 0.1, 3.3, 0.7, 1.1]])
+    assert ((boxes[:, 0] + boxes[:, 2]) - boxes[:, 0] != boxes[:, 2]).any()
+    assert (iou(boxes, boxes) == 1.0).all()
+
+
 def test_iou_no_area_and_nan():
     assert iou([0, 0, 0, 0], [0, 0, 10, 10])[0] == 0.0
     assert iou([0, 0, 0, 0], [0, 0, 0, 0])[0] == 0.0
@@ -79,6 +86,12 @@ def test_perfect_tracker_gets_auc_exactly_one():
     assert np.mean(curve) == 1.0
     # The pitfall: '>' in the last bin too would give 20/21.
     assert np.mean(np.ones(7)[:, None] > SUCCESS_THRESHOLDS[None, :]) == pytest.approx(20 / 21)
+
+
+def test_last_success_bin_needs_coincident_boxes():
+    assert success_curve([1.0 - 1e-12])[-1] == 1.0  # rounding only
+    assert success_curve([0.999])[-1] == 0.0
+    assert success_curve([0.999])[-2] == 1.0  # 0.999 > 0.95
 
 
 def test_success_curve_counts_nan_as_failure_and_rejects_empty():

@@ -16,9 +16,9 @@ Protocol choices (the same as the OTB toolkit unless said otherwise):
 * **Success curve**: 21 thresholds ``linspace(0, 1, 21)``; a frame succeeds at threshold
   ``t`` when ``IoU > t``. The last threshold is 1.0, where ``IoU > 1`` can never hold, so
   toolkits that apply ``>`` to every bin (the OTB MATLAB toolkit, pysot, got10k-toolkit)
-  give a perfect tracker 20/21 = 0.952. Here the last bin counts a frame when ``IoU >= 1``
-  (the boxes coincide exactly), so a perfect tracker gets AUC exactly 1.0, as the issue
-  demands. For real trackers the difference from those toolkits is 1/21 of the share of
+  give a perfect tracker 20/21 = 0.952. Here the last bin counts a frame when the boxes
+  coincide (``IoU >= 1 - 1e-9``, a margin for floating-point rounding only), so a perfect
+  tracker gets AUC exactly 1.0, as the issue demands. For real trackers the difference from those toolkits is 1/21 of the share of
   frames with IoU exactly 1, in practice only the first frame under OTB: at most
   ``1 / (21 * frames)`` per sequence.
 * **AUC** is the mean of the success curve (the OTB "area under curve").
@@ -41,6 +41,8 @@ SUCCESS_THRESHOLDS = np.linspace(0.0, 1.0, 21)
 PRECISION_THRESHOLDS = np.arange(0, 51, dtype=np.float64)
 NORMALIZED_PRECISION_THRESHOLDS = np.linspace(0.0, 0.5, 51)
 PRECISION_RANK_THRESHOLD = 20.0
+# The last success bin counts IoU >= 1 - this: coincident boxes up to floating-point rounding.
+EXACT_OVERLAP_TOLERANCE = 1e-9
 
 
 def as_boxes(boxes, name: str = "boxes") -> np.ndarray:
@@ -60,6 +62,12 @@ def _pair(predicted, truth):
     return predicted, truth
 
 
+def _corner_area(boxes: np.ndarray) -> np.ndarray:
+    width = np.clip((boxes[:, 0] + boxes[:, 2]) - boxes[:, 0], 0.0, None)
+    height = np.clip((boxes[:, 1] + boxes[:, 3]) - boxes[:, 1], 0.0, None)
+    return width * height
+
+
 def iou(predicted, truth) -> np.ndarray:
     """Intersection over union per row, in [0, 1]; NaN where either box has a NaN.
 
@@ -71,8 +79,10 @@ def iou(predicted, truth) -> np.ndarray:
     x1 = np.minimum(predicted[:, 0] + predicted[:, 2], truth[:, 0] + truth[:, 2])
     y1 = np.minimum(predicted[:, 1] + predicted[:, 3], truth[:, 1] + truth[:, 3])
     intersection = np.clip(x1 - x0, 0.0, None) * np.clip(y1 - y0, 0.0, None)
-    area_predicted = np.clip(predicted[:, 2], 0.0, None) * np.clip(predicted[:, 3], 0.0, None)
-    area_truth = np.clip(truth[:, 2], 0.0, None) * np.clip(truth[:, 3], 0.0, None)
+    # Areas from the corners, computed the same way as the intersection, so that two
+    # identical boxes give IoU exactly 1: ((x + w) - x) need not equal w in floating point.
+    area_predicted = _corner_area(predicted)
+    area_truth = _corner_area(truth)
     union = area_predicted + area_truth - intersection
     with np.errstate(invalid="ignore", divide="ignore"):
         overlap = np.where(union > 0, intersection / np.where(union > 0, union, 1.0), 0.0)
@@ -102,7 +112,7 @@ def normalized_center_errors(predicted, truth) -> np.ndarray:
 
 
 def success_curve(ious, thresholds=SUCCESS_THRESHOLDS) -> np.ndarray:
-    """Share of frames with ``IoU > t`` for each threshold; at ``t >= 1``, ``IoU >= 1`` counts.
+    """Share of frames with ``IoU > t`` for each threshold; at ``t >= 1``, ``IoU >= 1 - 1e-9`` counts.
 
     Every entry of ``ious`` is a counted frame; NaN entries count as failures. See the
     module docstring for why the last bin uses ``>=``.
@@ -112,7 +122,7 @@ def success_curve(ious, thresholds=SUCCESS_THRESHOLDS) -> np.ndarray:
         raise ValueError("no frames to score: every frame lacks ground truth")
     thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     over = ious[:, None] > thresholds[None, :]
-    exact = (thresholds[None, :] >= 1.0) & (ious[:, None] >= 1.0)
+    exact = (thresholds[None, :] >= 1.0) & (ious[:, None] >= 1.0 - EXACT_OVERLAP_TOLERANCE)
     return (over | exact).mean(axis=0)
 
 

@@ -1,0 +1,87 @@
+"""``python -m tracker.eval`` on a small synthetic data folder."""
+import csv
+import os
+
+import cv2
+import pytest
+
+from tracker.eval.__main__ import main
+from tracker.synthetic import moving_texture_clip
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    root = tmp_path / "data"
+    rows = []
+    for seed, (name, split) in enumerate((("alpha", "eval"), ("beta", "eval"), ("gamma", "train"))):
+        frames, boxes = moving_texture_clip(frame_count=6, width=160, height=120, target_size=(32, 32), step=2.0, seed=seed)
+        os.makedirs(root / name / "img")
+        for index, frame in enumerate(frames, start=1):
+            cv2.imwrite(str(root / name / "img" / f"{index:04d}.jpg"), frame)
+        with open(root / name / "groundtruth_rect.txt", "w") as handle:
+            handle.writelines(f"{x + 1},{y + 1},{w},{h}\n" for x, y, w, h in boxes)  # OTB files are 1-based
+        rows.append(f"| {name} | 6 | {split} |")
+    with open(root / "README.md", "w") as handle:
+        handle.write("| name | frames | SPLIT |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+    return str(root)
+
+
+def test_help_exits_cleanly(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--trackers" in capsys.readouterr().out
+
+
+def test_evaluates_writes_outputs_and_reuses_the_cache(data_root, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert main(["--data", data_root, "--trackers", "mil", "--out", out, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "alpha, beta" in printed and "gamma" not in printed
+    assert "OVERALL" in printed and f"outputs in {os.path.abspath(out)}" in printed
+    for name in ("table.csv", "table.json", "success.png", "precision.png"):
+        assert os.path.getsize(os.path.join(out, name)) > 0
+    with open(os.path.join(out, "table.csv"), newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["tracker"], r["sequence"]) for r in table] == [("mil", "alpha"), ("mil", "beta"), ("mil", "OVERALL")]
+    assert float(table[-1]["auc"]) > 0.3
+
+    assert main(["--data", data_root, "--trackers", "mil", "--out", out, "--quiet"]) == 0
+    assert "2 of 2 tracker x sequence runs read from the cache" in capsys.readouterr().out
+
+
+def test_speed_mode(data_root, tmp_path, capsys):
+    from tracker.eval.trackers import default_peers_root
+
+    trackers = "mil,nano" if os.path.isdir(os.path.join(default_peers_root(), "nanotrack-v2")) else "mil"
+    out = str(tmp_path / "out")
+    assert main(["--data", data_root, "--split", "all", "--trackers", trackers, "--speed", "--speed-frames", "4", "--repeats", "2", "--out", out, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "x mil" in printed and printed.count("OVERALL") == 1 and "speed table:" in printed
+    with open(os.path.join(out, "speed.csv"), newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 4 * len(trackers.split(",")) and "ratio_to_mil" in table[0]
+
+
+def test_bad_input_gives_a_clear_error(data_root, tmp_path, capsys):
+    assert main(["--data", data_root, "--trackers", "mil,foo", "--out", str(tmp_path)]) == 2
+    assert "valid names: siamfc, mil, nano" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path / "missing"), "--trackers", "mil", "--out", str(tmp_path)]) == 2
+    assert "data folder not found" in capsys.readouterr().err
+    assert main(["--data", data_root, "--split", "test", "--out", str(tmp_path)]) == 2
+    assert "unknown split 'test'" in capsys.readouterr().err
+
+
+def test_contrib_trackers_are_skipped_with_a_message(data_root, tmp_path, capsys):
+    if hasattr(cv2, "TrackerKCF_create"):
+        pytest.skip("this OpenCV has contrib trackers")
+    assert main(["--data", data_root, "--trackers", "mil,kcf", "--out", str(tmp_path / "o"), "--quiet", "--max-frames", "3"]) == 0
+    assert "skipping kcf" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_siamfc_says_random_weights(data_root, tmp_path, capsys):
+    assert main(["--data", data_root, "--trackers", "siamfc", "--sequences", "alpha", "--out", str(tmp_path / "o"), "--quiet", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    if not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "siamfc_alexnet.pt")):
+        assert "siamfc (random weights)" in printed
