@@ -38,7 +38,7 @@ def largest_deviation(config, model, onnx_path, name, frame_limit=None):
     trackers = [Tracker(TorchBackend(model, device="cpu"), config), Tracker(OnnxBackend(onnx_path, providers=["CPUExecutionProvider"]), config)]
     first = read_frame(paths[0])
     for tracker in trackers:
-        tracker.init(first, sequence.boxes[0])
+        tracker.init(first, sequence.init_box)
     deviations = []
     for path in paths[1:]:
         frame = read_frame(path)

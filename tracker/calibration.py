@@ -9,57 +9,38 @@ numbers reported on them.
 The data folder is ``--data`` on the command line, else ``$SIAMTRACK_DATA``, else
 ``../shared/data`` next to the repository. Sequences use the OTB layout:
 ``<name>/img/0001.jpg ...`` and ``groundtruth_rect.txt`` with 1-based ``x,y,w,h`` lines.
-This module imports numpy and OpenCV only.
+Sequences are read with the evaluation toolkit's loaders (``tracker.eval.datasets``);
+this module imports numpy and OpenCV only.
 """
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from . import geometry
-from .boxes import Box, one_based_to_zero_based, xywh_to_center_size
+from .boxes import xywh_to_center_size
 from .config import ModelConfig, TrackingConfig
 from .errors import MissingFileError
-
-DATA_ENV = "SIAMTRACK_DATA"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .eval.datasets import DATA_ENV, Sequence as AnnotatedSequence, default_data_root, load_otb_sequence, read_splits
 
 
 def default_data_dir() -> str:
     """``$SIAMTRACK_DATA`` if set, else ``../shared/data`` relative to the repository root."""
-    return os.environ.get(DATA_ENV) or os.path.normpath(str(REPO_ROOT / ".." / "shared" / "data"))
+    return default_data_root()
 
 
 def sequence_splits(data_dir: str) -> dict:
     """``{sequence name: split}`` from the ``SPLIT`` column of the data folder's README.md table."""
-    readme = os.path.join(data_dir, "README.md")
-    if not os.path.isfile(readme):
+    try:
+        return read_splits(data_dir)
+    except MissingFileError:
         raise MissingFileError(
-            f"{readme} not found: it says which sequences are train and which eval; "
+            f"{os.path.join(data_dir, 'README.md')} not found: it says which sequences are train and which eval; "
             f"point --data (or ${DATA_ENV}) at the sequences folder"
-        )
-    splits, split_column = {}, None
-    with open(readme, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.startswith("|"):
-                split_column = None if not line.strip() else split_column
-                continue
-            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-            lowered = [cell.lower() for cell in cells]
-            if "split" in lowered and "name" in lowered:
-                split_column = lowered.index("split")
-                continue
-            if split_column is not None and len(cells) > split_column and not set(cells[0]) <= set("-: "):
-                splits[cells[0]] = cells[split_column].lower()
-    if not splits:
-        raise ValueError(f"{readme} has no table with 'name' and 'SPLIT' columns; cannot tell train from eval sequences")
-    return splits
+        ) from None
 
 
 def train_sequences(data_dir: str, names: Optional[Sequence[str]] = None) -> List[str]:
@@ -82,28 +63,9 @@ def train_sequences(data_dir: str, names: Optional[Sequence[str]] = None) -> Lis
     return list(names)
 
 
-@dataclass(frozen=True)
-class AnnotatedSequence:
-    name: str
-    frame_paths: List[str]
-    boxes: List[Optional[Box]]  # 0-based; None where the target is not visible
-
-
 def load_sequence(data_dir: str, name: str) -> AnnotatedSequence:
-    """Frame paths and 0-based boxes of one OTB-layout sequence."""
-    folder = os.path.join(data_dir, name)
-    images = os.path.join(folder, "img")
-    frame_paths = sorted(os.path.join(images, f) for f in os.listdir(images) if f.lower().endswith((".jpg", ".png")))
-    boxes: List[Optional[Box]] = []
-    with open(os.path.join(folder, "groundtruth_rect.txt"), encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            values = [float(v) for v in line.replace("\t", ",").replace(" ", ",").split(",") if v]
-            boxes.append(None if any(math.isnan(v) for v in values) else one_based_to_zero_based(values))
-    if len(boxes) != len(frame_paths):
-        raise ValueError(f"{folder}: {len(frame_paths)} frames but {len(boxes)} boxes")
-    return AnnotatedSequence(name, frame_paths, boxes)
+    """One OTB-layout sequence (0-based boxes, NaN rows where the target is not visible)."""
+    return load_otb_sequence(os.path.join(data_dir, name))
 
 
 def read_frame(path: str) -> np.ndarray:
@@ -126,11 +88,12 @@ def sequence_crops(
     """
     first = read_frame(sequence.frame_paths[0])
     fill_color = tuple(float(c) for c in first.reshape(-1, 3).mean(axis=0))
-    center, size = xywh_to_center_size(sequence.boxes[0])
+    center, size = xywh_to_center_size(sequence.init_box)
     template_crop_size, _ = geometry.context_crop_sizes(size, tracking.context, model.exemplar_size, model.search_size)
     template = geometry.crop_and_resize(first, center, template_crop_size, model.exemplar_size, fill_color)
     factors = geometry.scale_factors(tracking.scale_count, tracking.scale_step)
-    usable = [i for i in range(1, len(sequence.frame_paths)) if sequence.boxes[i - 1] is not None]
+    visible = np.isfinite(sequence.boxes).all(axis=1)
+    usable = [i for i in range(1, len(sequence)) if visible[i - 1]]
     picks = [usable[int(round(k))] for k in np.linspace(0, len(usable) - 1, min(search_frames, len(usable)))] if usable else []
     for index in picks:
         frame = read_frame(sequence.frame_paths[index])
@@ -154,4 +117,3 @@ def calibration_crops(
     if not pairs:
         raise ValueError(f"no crops could be cut from the sequences in {data_dir}")
     return pairs
-
