@@ -104,6 +104,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         run(args)
+    except ModuleNotFoundError as error:
+        if error.name not in ("onnx", "torch", "onnxruntime"):
+            raise
+        print(f"error: python -m export needs the {error.name} package; install it with: pip install -c constraints.txt -e '.[export]'", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

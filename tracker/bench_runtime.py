@@ -1,0 +1,260 @@
+"""Runtime speed side by side, in one run on the same frames: SiamFC on torch (CPU), onnxruntime
+fp32 and int8, and OpenCV's trackers; then N targets per frame; then int8's agreement with fp32.
+
+    python -m tracker.bench_runtime                                  # random model, exported on the fly
+    python -m tracker.bench_runtime --weights weights/siamfc_alexnet.pt
+    python -m tracker.bench_runtime --onnx weights/siamfc_alexnet.onnx --weights weights/siamfc_alexnet.pt
+    python -m tracker.bench_runtime --parity Crossing --auc           # also tracker parity and fp32/int8 AUC
+
+Every row tracks the same decoded frames of one train-split sequence (default
+airplane-1, 640x360) from its first box; per-update times (crop + network + post, the
+whole ``update``) are medians over ``--rounds`` interleaved rounds of ``--updates``
+updates after a warm-up, so a busy machine slows every row alike. Compare ratios, not
+absolute numbers, when the load average printed at the top is high.
+
+Without --weights the SiamFC rows use a seeded random AlexNet whose BatchNorm statistics
+come from train-split crops, exported to a temporary folder (fp32 and int8, int8
+calibrated on train-split crops). --auc runs the fp32 and int8 ONNX trackers over the
+eval-split sequences with the evaluation toolkit and prints their OTB AUC; with random
+weights that number says nothing about accuracy, only about the int8/fp32 difference.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+WARMUP = 3
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tracker.bench_runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", help="torch weights file (default: a seeded random model)")
+    parser.add_argument("--onnx", help="fp32 ONNX model X.onnx (default: export --weights or the random model to a temporary folder)")
+    parser.add_argument("--onnx-int8", help="int8 ONNX model (default: X.int8.onnx beside --onnx, else quantised on the fly)")
+    parser.add_argument("--data", default=None, help="annotated sequences (default: $SIAMTRACK_DATA or ../shared/data)")
+    parser.add_argument("--sequence", default="airplane-1", help="train-split sequence whose frames are tracked (default: %(default)s)")
+    parser.add_argument("--updates", type=int, default=20, help="timed single-target updates per row and round (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
+    parser.add_argument("--targets", type=int, nargs="+", default=[1, 4, 16], help="target counts for the multi-target table")
+    parser.add_argument("--multi-updates", type=int, default=4, help="timed multi-target updates per row and round (default: %(default)s)")
+    parser.add_argument("--peers", nargs="*", default=["nano", "vit", "mil", "kcf", "csrt"], help="OpenCV trackers to time (default: %(default)s)")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the torch bf16 row")
+    parser.add_argument("--parity", metavar="SEQUENCE", help="also run torch fp32 and ONNX fp32 trackers over this sequence and print their largest box difference")
+    parser.add_argument("--auc", action="store_true", help="also run ONNX fp32 and int8 over the eval-split sequences and print OTB AUC")
+    return parser.parse_args(argv)
+
+
+def _load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+
+
+def time_single(rows: List[Tuple[str, Callable[[], object]]], frames: List[np.ndarray], box, updates: int, rounds: int) -> Dict[str, List[float]]:
+    """Seconds per ``update`` for every row, rounds interleaved across rows."""
+    times: Dict[str, List[float]] = {label: [] for label, _ in rows}
+    trackers = {label: make() for label, make in rows}
+    for _ in range(rounds):
+        for label, _ in rows:
+            tracker = trackers[label]
+            tracker.init(frames[0], box)
+            for index in range(1, WARMUP + updates + 1):
+                start = time.perf_counter()
+                tracker.update(frames[index])
+                if index > WARMUP:
+                    times[label].append(time.perf_counter() - start)
+    return times
+
+
+def grid_boxes(box, count: int, width: int, height: int) -> List[Tuple[float, float, float, float]]:
+    """``count`` boxes of ``box``'s size: the box itself, then spread over the frame on a grid."""
+    x, y, w, h = box
+    boxes = [tuple(box)]
+    side = int(np.ceil(np.sqrt(count)))
+    for index in range(1, count):
+        row, col = divmod(index, side)
+        cx = (col + 0.5) * width / side
+        cy = (row + 0.5) * height / side
+        boxes.append((min(max(cx - w / 2, 0.0), width - w), min(max(cy - h / 2, 0.0), height - h), w, h))
+    return boxes
+
+
+def time_multi(backends: List[Tuple[str, object]], config, frames, box, counts: Sequence[int], updates: int, rounds: int) -> Dict[Tuple[str, int], List[float]]:
+    from .multi import MultiTracker
+
+    height, width = frames[0].shape[:2]
+    times: Dict[Tuple[str, int], List[float]] = {}
+    for count in counts:
+        boxes = grid_boxes(box, count, width, height)
+        for _ in range(rounds):
+            for label, backend in backends:
+                multi = MultiTracker(backend, config)
+                for target_box in boxes:
+                    multi.add(frames[0], target_box)
+                for index in range(1, 2 + updates):  # one warm-up update
+                    start = time.perf_counter()
+                    multi.update(frames[index])
+                    if index > 1:
+                        times.setdefault((label, count), []).append(time.perf_counter() - start)
+    return times
+
+
+def parity(torch_backend, onnx_backend, config, data_dir: str, name: str) -> Tuple[float, float, int]:
+    """Largest and mean per-frame box difference (px, any coordinate) between the two trackers, frames."""
+    from .calibration import load_sequence, read_frame
+    from .siamese_tracker import Tracker
+
+    sequence = load_sequence(data_dir, name)
+    trackers = [Tracker(torch_backend, config), Tracker(onnx_backend, config)]
+    first = read_frame(sequence.frame_paths[0])
+    for tracker in trackers:
+        tracker.init(first, sequence.init_box)
+    deviations = []
+    for path in sequence.frame_paths[1:]:
+        frame = read_frame(path)
+        a, b = (np.array(tracker.update(frame).box) for tracker in trackers)
+        deviations.append(float(np.abs(a - b).max()))
+    return max(deviations), float(np.mean(deviations)), len(deviations)
+
+
+def eval_auc(backends: List[Tuple[str, object]], config, data_dir: str) -> List[Tuple[str, Dict[str, float]]]:
+    from .eval.datasets import load_dataset
+    from .eval.metrics import otb_metrics
+    from .eval.runner import run_sequence
+    from .siamese_tracker import Tracker
+
+    results = []
+    sequences = load_dataset(data_dir, split="eval")
+    for sequence in sequences:
+        frames = sequence.read_frames()
+        row = {}
+        for label, backend in backends:
+            boxes, _ = run_sequence(Tracker(backend, config), frames, sequence.init_box)
+            row[label] = otb_metrics(boxes, sequence.boxes)["auc"]
+        results.append((sequence.name, row))
+    return results
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    import onnxruntime
+    import torch
+
+    from .backends.onnx_backend import OnnxBackend, default_threads, model_files
+    from .backends.torch_backend import TorchBackend
+    from .calibration import calibration_crops, default_data_dir, load_sequence, read_frame, train_sequences
+    from .config import TrackerConfig, config_path, from_dict, load_config
+    from .eval.trackers import TrackerUnavailable, make_tracker_spec
+    from .model import build_model
+    from .onnx_export import export_onnx, random_model
+    from .quantize import agreement, quantize_pair
+    from .siamese_tracker import Tracker
+    from .weights import read_weights_file
+
+    data_dir = args.data or default_data_dir()
+    train_sequences(data_dir, [args.sequence])  # refuses eval-split sequences
+    if args.weights:
+        config = from_dict(TrackerConfig, read_weights_file(args.weights).get("config", {}))
+    else:
+        config = load_config(config_path("siamfc_alexnet"))
+    pairs = calibration_crops(data_dir, config.model, config.tracking, search_frames_per_sequence=2)
+    model = build_model(config.model, args.weights) if args.weights else random_model(config, 0, [t for t, _ in pairs] + [c for _, c in pairs])
+    source = args.weights or "random AlexNet (seed 0, BatchNorm statistics from train-split crops)"
+
+    scratch = tempfile.TemporaryDirectory(prefix="siamtrack-bench-")
+    fp32_path = args.onnx
+    if fp32_path is None:
+        fp32_path = os.path.join(scratch.name, "model.onnx")
+        export_onnx(model, config, fp32_path[: -len(".onnx")], source=source)
+    int8_path = args.onnx_int8
+    if int8_path is None:
+        beside = fp32_path[: -len(".onnx")] + ".int8.onnx"
+        if all(os.path.isfile(p) for p in model_files(beside)):
+            int8_path = beside
+        else:
+            int8_path = os.path.join(scratch.name, "model.int8.onnx")
+            quantize_pair(fp32_path, int8_path, pairs[0::2], check_pairs=pairs[1::2])
+
+    sequence = load_sequence(data_dir, args.sequence)
+    needed = max(WARMUP + args.updates, 1 + args.multi_updates) + 1
+    frames = [read_frame(p) for p in sequence.frame_paths[:needed]]
+    if len(frames) < needed:
+        raise SystemExit(f"error: {args.sequence} has {len(frames)} frames; need {needed} (lower --updates)")
+    box = sequence.init_box
+    height, width = frames[0].shape[:2]
+
+    torch_fp32 = TorchBackend(model, device="cpu")
+    onnx_fp32 = OnnxBackend(fp32_path, providers=["CPUExecutionProvider"])
+    onnx_int8 = OnnxBackend(int8_path, providers=["CPUExecutionProvider"])
+    rows: List[Tuple[str, Callable[[], object]]] = [
+        ("SiamFC torch fp32", lambda: Tracker(torch_fp32, config)),
+    ]
+    if not args.no_bf16:
+        torch_bf16 = TorchBackend(model, device="cpu", precision="bf16")
+        rows.append(("SiamFC torch bf16", lambda: Tracker(torch_bf16, config)))
+    rows += [("SiamFC ORT fp32", lambda: Tracker(onnx_fp32, config)), ("SiamFC ORT int8", lambda: Tracker(onnx_int8, config))]
+    missing = []
+    for name in args.peers:
+        try:
+            spec = make_tracker_spec(name)
+        except TrackerUnavailable as error:
+            missing.append(str(error).split(";")[0])
+            continue
+        rows.append((spec.label, spec.create))
+
+    scales = config.tracking.scale_count
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; load average before: {_load_average()}")
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__} "
+          f"({default_threads()} intra-op threads), OpenCV {__import__('cv2').__version__}")
+    print(f"model: {source}; {scales} scales; frames: {args.sequence} {width}x{height}; "
+          f"{args.rounds} rounds x {args.updates} updates per row, interleaved")
+    print()
+    single = time_single(rows, frames, box, args.updates, args.rounds)
+    reference = float(np.median(single[rows[0][0]]))
+    print("| tracker | median ms per update | p90 ms | fps | speed vs torch fp32 |")
+    print("|---|---|---|---|---|")
+    for label, _ in rows:
+        values = np.array(single[label]) * 1000.0
+        median = float(np.median(values))
+        print(f"| {label} | {median:.1f} | {np.percentile(values, 90):.1f} | {1000.0 / median:.1f} | {reference * 1000.0 / median:.2f}x |")
+    for line in missing:
+        print(f"(not timed: {line})")
+
+    print()
+    backends = [("torch fp32", torch_fp32), ("ORT fp32", onnx_fp32), ("ORT int8", onnx_int8)]
+    multi = time_multi(backends, config, frames, box, args.targets, args.multi_updates, args.rounds)
+    print(f"multi-target: one batched network call per frame ({scales} crops per target), median over "
+          f"{args.rounds} rounds x {args.multi_updates} updates")
+    print("| targets | backend | ms per frame | frames/s | target-updates/s |")
+    print("|---|---|---|---|---|")
+    for count in args.targets:
+        for label, _ in backends:
+            median = float(np.median(multi[(label, count)])) * 1000.0
+            print(f"| {count} | {label} | {median:.1f} | {1000.0 / median:.1f} | {count * 1000.0 / median:.1f} |")
+
+    print()
+    held_out = pairs[1::2]
+    print(agreement(onnx_fp32, onnx_int8, held_out).line() + " (held-out train-split crops)")
+    if args.parity:
+        worst, mean, count = parity(torch_fp32, onnx_fp32, config, data_dir, args.parity)
+        print(f"parity torch fp32 vs ORT fp32 trackers on {args.parity} ({count} updates): largest box difference {worst:.4f} px, mean {mean:.5f} px")
+    if args.auc:
+        print()
+        results = eval_auc([("ORT fp32", onnx_fp32), ("ORT int8", onnx_int8)], config, data_dir)
+        print("| eval sequence | AUC ORT fp32 | AUC ORT int8 | int8 - fp32 |")
+        print("|---|---|---|---|")
+        for name, row in results:
+            print(f"| {name} | {row['ORT fp32']:.3f} | {row['ORT int8']:.3f} | {row['ORT int8'] - row['ORT fp32']:+.3f} |")
+        mean_fp32 = float(np.mean([r["ORT fp32"] for _, r in results]))
+        mean_int8 = float(np.mean([r["ORT int8"] for _, r in results]))
+        print(f"| mean | {mean_fp32:.3f} | {mean_int8:.3f} | {mean_int8 - mean_fp32:+.3f} |")
+    print(f"\nload average after: {_load_average()}")
+    scratch.cleanup()
+
+
+if __name__ == "__main__":
+    main()
