@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sequences", default=None, help="comma-separated sequence names (default: every one in the split)")
     parser.add_argument("--trackers", default="siamfc,mil,nano", help=f"comma-separated, from: {', '.join(TRACKER_NAMES)} (default: %(default)s)")
     parser.add_argument("--out", default="results", help="output folder (default: %(default)s)")
+    parser.add_argument("--cache", default=None, help="run cache folder, shareable between --out folders (default: OUT/cache)")
     parser.add_argument("--no-cache", action="store_true", help="rerun every tracker x sequence instead of reading cached runs")
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence (quick checks)")
     parser.add_argument("--device", default="auto", help="siamfc device: auto, cpu or cuda (default: %(default)s)")
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"speed table: {os.path.abspath(csv_path)} and {os.path.abspath(json_path)} ({time.perf_counter() - started:.0f} s)")
         return 0
 
-    cache = None if args.no_cache else os.path.join(out, "cache")
+    cache = None if args.no_cache else (args.cache or os.path.join(out, "cache"))
     records = evaluate(sequences, specs, cache_dir=cache, progress=not args.quiet)
     rows = report.score_records(records, sequences)
     overall = report.overall_rows(rows)
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     precision_png = report.plot_precision({labels[r["tracker"]]: r["precision_curve"] for r in overall}, os.path.join(out, "precision.png"), "Precision plot of " + title)
     print(f"load average at end: {_load_average()}")
     print(f"outputs in {os.path.abspath(out)}: {', '.join(os.path.basename(p) for p in (table_csv, table_json, success_png, precision_png))}"
-          + (f", cache/ ({len(records)} runs)" if cache else "") + f" ({time.perf_counter() - started:.0f} s)")
+          + (f"; runs cached in {os.path.abspath(cache)}" if cache else "") + f" ({time.perf_counter() - started:.0f} s)")
     return 0
 
 
