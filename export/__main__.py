@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
         config = load_config(args.config or config_path("siamfc_alexnet"))
         source = f"random weights (seed {args.seed}, BatchNorm statistics from train-split crops)"
 
-    print(f"cutting real crops from {len(sequences)} train-split sequences in {data_dir} ...", flush=True)
+    print(f"cutting real crops from {len(sequences)} train-split sequence(s) in {data_dir} ...", flush=True)
     pairs = calibration_crops(data_dir, config.model, config.tracking, sequences, args.frames_per_sequence)
     if args.random_weights:
         model = random_model(config, args.seed, [t for t, _ in pairs] + [c for _, c in pairs])

@@ -27,6 +27,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from .backends.onnx_backend import (
+    CORRELATION_PREFIX,
     CPU,
     META_PAIR,
     META_PRECISION,
@@ -38,7 +39,6 @@ from .backends.onnx_backend import (
     to_nchw,
 )
 
-CORRELATION_PREFIX = "correlation/"
 META_CALIBRATION = "siamtrack.calibration"
 # Percentile (99.999th) clips the rare extreme activations that would otherwise stretch
 # the uint8 range; on this model it agrees with fp32 slightly better than min/max.

@@ -38,6 +38,8 @@ OPSET = 17
 TEMPLATE_INPUT, TEMPLATE_OUTPUT = "template", "z_feat"
 SEARCH_FEATURES_INPUT, SEARCH_CROPS_INPUT, SEARCH_OUTPUT = "z_feat", "x", "response"
 ROLES = ("template", "search")
+# Nodes of the search graph's cross-correlation (after the backbone); int8 keeps them fp32.
+CORRELATION_PREFIX = "correlation/"
 PRECISIONS = ("fp32", "int8")
 PREPROCESSING = (
     "float32 NCHW; channel order BGR (as OpenCV reads frames); pixel values 0..255 as read, "
