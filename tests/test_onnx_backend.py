@@ -115,7 +115,7 @@ def test_unknown_provider_is_a_clear_error():
 def test_cuda_falls_back_to_cpu_with_one_log_line(monkeypatch, caplog):
     if onnx_backend.cuda_unavailable_reason() is None:
         pytest.skip("CUDA provider loads on this machine")
-    monkeypatch.setattr(onnx_backend, "_reported_fallback", False)
+    onnx_backend._automatic_providers.cache_clear()
     with caplog.at_level(logging.WARNING, logger=onnx_backend.__name__):
         first = choose_providers()
         second = choose_providers()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import io
 import logging
 import os
@@ -100,7 +101,15 @@ def cuda_unavailable_reason() -> Optional[str]:
         return str(error).split(":")[0] + " not found" if "cannot open" in str(error) else str(error)
 
 
-_reported_fallback = False
+@functools.lru_cache(maxsize=1)
+def _automatic_providers() -> Tuple[str, ...]:
+    """CUDA then CPU when CUDA loads, else CPU; probed (and a fallback logged) once per process."""
+    reason = cuda_unavailable_reason()
+    if reason is None:
+        return (CUDA, CPU)
+    if CUDA in ort.get_available_providers():
+        log.warning("onnxruntime: CUDA provider unavailable (%s); running on CPU", reason)
+    return (CPU,)
 
 
 def choose_providers(providers: Optional[Sequence[str]] = None) -> List[str]:
@@ -109,25 +118,18 @@ def choose_providers(providers: Optional[Sequence[str]] = None) -> List[str]:
     A GPU build of onnxruntime on a machine without the CUDA libraries falls back to
     CPU with one log line instead of onnxruntime's error messages.
     """
-    global _reported_fallback
+    if providers is None:
+        return list(_automatic_providers())
     available = ort.get_available_providers()
-    if providers is not None:
-        providers = list(providers)
-        unknown = [p for p in providers if p not in available]
-        if unknown or not providers:
-            raise ValueError(f"execution provider(s) {unknown or providers} not available; this onnxruntime has {', '.join(available)}")
-        if CUDA in providers:
-            reason = cuda_unavailable_reason()
-            if reason:
-                raise ValueError(f"{CUDA} asked for but cannot load ({reason}); use {CPU}")
-        return providers
-    reason = cuda_unavailable_reason()
-    if reason is None:
-        return [CUDA, CPU]
-    if CUDA in available and not _reported_fallback:
-        log.warning("onnxruntime: CUDA provider unavailable (%s); running on CPU", reason)
-        _reported_fallback = True
-    return [CPU]
+    providers = list(providers)
+    unknown = [p for p in providers if p not in available]
+    if unknown or not providers:
+        raise ValueError(f"execution provider(s) {unknown or providers} not available; this onnxruntime has {', '.join(available)}")
+    if CUDA in providers:
+        reason = cuda_unavailable_reason()
+        if reason:
+            raise ValueError(f"{CUDA} asked for but cannot load ({reason}); use {CPU}")
+    return providers
 
 
 def default_threads() -> int:
