@@ -1,13 +1,13 @@
 """Export a weights file to ONNX (fp32 and int8), check both against torch, write them beside it.
 
-    python -m export --weights weights/siamfc_alexnet.pt
+    python -m export --weights weights/siamfc_mobilenet_v2.pt
 
 writes, next to the weights (or under --out):
 
-    weights/siamfc_alexnet.template.onnx        fp32 template graph
-    weights/siamfc_alexnet.search.onnx          fp32 search graph (N targets x S scales per run)
-    weights/siamfc_alexnet.int8.template.onnx   int8 (static QDQ) template graph
-    weights/siamfc_alexnet.int8.search.onnx     int8 search graph; the correlation stays fp32
+    weights/siamfc_mobilenet_v2.template.onnx        fp32 template graph
+    weights/siamfc_mobilenet_v2.search.onnx          fp32 search graph (N targets x S scales per run)
+    weights/siamfc_mobilenet_v2.int8.template.onnx   int8 (static QDQ) template graph
+    weights/siamfc_mobilenet_v2.int8.search.onnx     int8 search graph; the correlation stays fp32
 
 The config comes from the weights file. Every export runs onnx.checker and compares
 onnxruntime with torch on random and real crops; int8 is calibrated on crops of the
@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--weights", help="weights file written by tracker.weights.save_weights (carries its config)")
     source.add_argument("--random-weights", action="store_true", help="export a seeded random model (needs --out)")
-    parser.add_argument("--config", default=None, help="tracker YAML for --random-weights (default: tracker/configs/siamfc_alexnet.yaml)")
+    parser.add_argument("--config", default=None, help="tracker YAML for --random-weights (default: tracker/configs/siamfc_mobilenet_v2.yaml)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --random-weights (default: %(default)s)")
     parser.add_argument("--out", help="output name X: writes X.template.onnx, X.search.onnx, X.int8.*.onnx (default: the weights path without .pt)")
     parser.add_argument("--data", default=None, help="annotated sequences folder (default: $SIAMTRACK_DATA or ../shared/data)")
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> None:
         model = build_model(config.model, args.weights)
         source = f"{os.path.basename(args.weights)} sha256 {file_sha256(args.weights)}"
     else:
-        config = load_config(args.config or config_path("siamfc_alexnet"))
+        config = load_config(args.config or config_path("siamfc_mobilenet_v2"))
         source = f"random weights (seed {args.seed}, BatchNorm statistics from train-split crops)"
 
     print(f"cutting real crops from {len(sequences)} train-split sequence(s) in {data_dir} ...", flush=True)

@@ -83,5 +83,5 @@ def test_contrib_trackers_are_skipped_with_a_message(data_root, tmp_path, capsys
 def test_siamfc_says_random_weights(data_root, tmp_path, capsys):
     assert main(["--data", data_root, "--trackers", "siamfc", "--sequences", "alpha", "--out", str(tmp_path / "o"), "--quiet", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    if not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "siamfc_alexnet.pt")):
+    if not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "siamfc_mobilenet_v2.pt")):
         assert "siamfc (random weights)" in printed

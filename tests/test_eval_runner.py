@@ -153,7 +153,7 @@ def test_kcf_and_csrt_need_contrib():
 
 def test_siamfc_spec_says_random_weights_and_rejects_missing_files(tmp_path):
     spec = make_tracker_spec("siamfc")
-    if not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "siamfc_alexnet.pt")):
+    if not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "siamfc_mobilenet_v2.pt")):
         assert spec.label == "siamfc (random weights)" and "random weights" in spec.note
     assert make_tracker_spec("siamfc", precision="bf16").fingerprint != spec.fingerprint
     with pytest.raises(ValueError, match="weights file not found"):

@@ -2,8 +2,8 @@
 fp32 and int8, and OpenCV's trackers; then N targets per frame; then int8's agreement with fp32.
 
     python -m tracker.bench_runtime                                  # random model, exported on the fly
-    python -m tracker.bench_runtime --weights weights/siamfc_alexnet.pt
-    python -m tracker.bench_runtime --onnx weights/siamfc_alexnet.onnx --weights weights/siamfc_alexnet.pt
+    python -m tracker.bench_runtime --weights weights/siamfc_mobilenet_v2.pt
+    python -m tracker.bench_runtime --onnx weights/siamfc_mobilenet_v2.onnx --weights weights/siamfc_mobilenet_v2.pt
     python -m tracker.bench_runtime --parity Crossing --auc           # also tracker parity and fp32/int8 AUC
 
 Every row tracks the same decoded frames of one train-split sequence (default

@@ -8,7 +8,7 @@ http://) that OpenCV can open. Each --box is a target on the first frame, in 0-b
 pixels (top-left corner and size); several targets are tracked with one batched
 network call per frame. --model is an exported ONNX model (X.onnx names the pair
 X.template.onnx + X.search.onnx; onnxruntime, no torch needed) or a torch weights file
-(.pt); by default weights/siamfc_alexnet.onnx, else weights/siamfc_alexnet.pt.
+(.pt); by default weights/siamfc_mobilenet_v2.onnx, else weights/siamfc_mobilenet_v2.pt.
 
 --boxes writes one row per frame and target: frame (0-based), target, x, y, w, h
 (0-based pixels), score (empty on frame 0, where the box is the one given), lost.
@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from .boxes import Box
+from .shipped import shipped_onnx, shipped_weights
 from .video import AtomicVideoWriter, FrameSource, check_output_path, parse_box
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS = (REPO / "weights" / "siamfc_alexnet.onnx", REPO / "weights" / "siamfc_alexnet.pt")
+DEFAULT_MODELS = (shipped_onnx(), shipped_weights())
 BOX_FORMATS = (".csv", ".json")
 
 
@@ -47,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("source", help="video file, image folder, camera index or stream URL")
     parser.add_argument("--box", type=_box, action="append", required=True, metavar="x,y,w,h",
                         help="a target on the first frame, 0-based pixels; repeat for several targets")
-    parser.add_argument("--model", help="X.onnx (exported pair) or X.pt (torch weights); default weights/siamfc_alexnet.onnx, else .pt")
+    parser.add_argument("--model", help="X.onnx (exported pair) or X.pt (torch weights); default weights/siamfc_mobilenet_v2.onnx, else .pt")
     parser.add_argument("--out", help="write the annotated video here (.mp4 or .avi)")
     parser.add_argument("--boxes", help="write the boxes here (.csv or .json)")
     parser.add_argument("--force", action="store_true", help="overwrite --out/--boxes if they exist")

@@ -14,8 +14,8 @@ entries). fps counts update() time only, measured while the run was made.
 repeated, and writes speed.csv/speed.json with fps and the ratio to the first tracker.
 Ratios measured this way are what to compare on a busy machine; absolute fps are not.
 
-Trackers: siamfc (this project; random weights until weights/siamfc_alexnet.pt
-exists), mil, nano (NanoTrack-v2), vit (VitTrack), kcf and csrt (skipped with a message
+Trackers: siamfc (this project; the shipped weights/siamfc_mobilenet_v2.pt;
+random weights if it is missing), mil, nano (NanoTrack-v2), vit (VitTrack), kcf and csrt (skipped with a message
 unless opencv-contrib is installed). Sequences come from --data (default
 $SIAMTRACK_DATA, else ../shared/data next to the repository); --split picks them by
 the SPLIT column of the data folder's README.md.
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence (quick checks)")
     parser.add_argument("--device", default="auto", help="siamfc device: auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="siamfc precision (default: %(default)s)")
-    parser.add_argument("--weights", default=None, help="siamfc weights file, run with the config it carries unless --config is given (default: weights/siamfc_alexnet.pt when present, else random weights)")
+    parser.add_argument("--weights", default=None, help="siamfc weights file, run with the config it carries unless --config is given (default: weights/siamfc_mobilenet_v2.pt when present, else random weights)")
     parser.add_argument("--config", default=None, help="siamfc tracker YAML (default: the weights file's own, else tracker/configs/siamfc_alexnet.yaml)")
     parser.add_argument("--peers", default=None, help="folder with nanotrack-v2/ and vittrack/ models (default: $SIAMTRACK_PEERS, else ../shared/peers)")
     parser.add_argument("--speed", action="store_true", help="speed benchmark instead of accuracy: fps of every tracker on the same frames")

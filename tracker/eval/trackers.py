@@ -4,8 +4,8 @@
 plots, a fingerprint that changes whenever the tracker's results could (config, weights,
 model files, OpenCV version), and ``create()`` for a tracker ready for ``init``.
 
-Names: ``siamfc`` (this project: AlexNet, 3 scales, ``weights/siamfc_alexnet.pt`` when
-present, otherwise random weights, seeded; or any weights file / config given), ``mil`` (cv2.TrackerMIL), ``nano``
+Names: ``siamfc`` (this project: the shipped ``weights/siamfc_mobilenet_v2.pt`` when
+present, otherwise a random AlexNet, seeded; or any weights file / config given), ``mil`` (cv2.TrackerMIL), ``nano``
 (cv2.TrackerNano, NanoTrack-v2 ONNX), ``vit`` (cv2.TrackerVit), ``kcf`` and ``csrt``
 (need opencv-contrib; :class:`TrackerUnavailable` otherwise).
 """
@@ -20,6 +20,7 @@ from typing import Callable, Dict, Optional, Sequence
 import cv2
 import numpy as np
 
+from ..shipped import shipped_weights
 from .datasets import repository_root
 
 TRACKER_NAMES = ("siamfc", "mil", "nano", "vit", "kcf", "csrt")
@@ -47,7 +48,7 @@ def default_peers_root() -> str:
 
 
 def default_weights_path() -> str:
-    return os.path.join(repository_root(), "weights", "siamfc_alexnet.pt")
+    return str(shipped_weights())
 
 
 def file_digest(path: str) -> str:
@@ -162,7 +163,7 @@ def make_tracker_spec(
 
     ``device``, ``precision``, ``weights`` and ``config`` concern ``siamfc`` only:
     ``weights`` alone loads the config the file carries; ``config`` alone (or neither, when
-    ``weights/siamfc_alexnet.pt`` is absent) gives random weights. ``peers`` is the folder
+    the shipped weights are absent) gives random weights. ``peers`` is the folder
     with ``nanotrack-v2/`` and ``vittrack/``.
     """
     name = name.strip().lower()

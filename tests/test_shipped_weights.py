@@ -1,0 +1,52 @@
+"""The weights this project ships: present, self-describing, and actually trained."""
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from tracker.config import TrackerConfig, from_dict
+from tracker.shipped import shipped_weights
+from tracker.weights import read_weights_file
+
+REAL_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
+
+
+def test_shipped_weights_exist_and_are_small():
+    path = shipped_weights()
+    assert path.is_file(), f"{path} is missing: the product ships trained weights"
+    assert path.stat().st_size < 20 * 1024 * 1024
+
+
+def test_shipped_yaml_is_the_config_inside_the_weights():
+    carried = read_weights_file(shipped_weights())["config"]
+    with open(shipped_weights().with_suffix(".yaml"), encoding="utf-8") as handle:
+        written = yaml.safe_load(handle)
+    assert from_dict(TrackerConfig, written) == from_dict(TrackerConfig, carried)
+
+
+def test_shipped_record_names_no_eval_sequence():
+    from tracker.eval.datasets import read_splits
+
+    if not os.path.isdir(REAL_DATA):
+        pytest.skip("../shared/data is not present")
+    record = read_weights_file(shipped_weights())["record"]
+    splits = read_splits(REAL_DATA)
+    seen = list(record["train_sequences"]) + list(record["validation_sequences"])
+    assert seen, "the record must say what the weights saw"
+    assert all(splits[name] == "train" for name in seen), {name: splits[name] for name in seen}
+
+
+@pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="../shared/data is not present")
+def test_shipped_weights_track_a_held_out_train_sequence():
+    # Crossing is a train-split sequence the shipped weights were validated on, never trained on.
+    from tracker.eval.datasets import load_dataset
+    from tracker.eval.metrics import otb_metrics
+    from tracker.eval.runner import run_sequence
+    from tracker.siamese_tracker import Tracker
+
+    (sequence,) = load_dataset(REAL_DATA, names=["Crossing"])
+    tracker = Tracker.from_weights(shipped_weights(), device="cpu")
+    boxes, _ = run_sequence(tracker, sequence.read_frames(), sequence.init_box)
+    assert otb_metrics(boxes, sequence.boxes)["auc"] > 0.6
+    assert np.isfinite(boxes).all()
