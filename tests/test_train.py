@@ -131,7 +131,8 @@ needs_data = pytest.mark.skipif(not (DATA / "README.md").exists(), reason="../sh
 
 @needs_data
 def test_splits_are_read_and_eval_sequences_refused():
-    from tracker.train.sources import read_splits, training_and_validation
+    from tracker.eval.datasets import read_splits
+    from tracker.train.sources import training_and_validation
 
     splits = read_splits(str(DATA))
     assert splits["Crossing"] == "train" and splits["Girl"] == "eval"
@@ -185,3 +186,23 @@ def test_mobilenet_imagenet_initialisation():
     before = backbone.features[5].conv[0].weight.clone()
     assert load_mobilenet_v2_imagenet(backbone) > 100
     assert not torch.equal(before, backbone.features[5].conv[0].weight)
+
+
+def test_got10k_folder_without_split_table_is_all_training_data_and_occluded_frames_are_skipped(tmp_path):
+    import cv2
+
+    from tracker.train.sources import training_and_validation
+
+    for name in ("GOT-10k_Train_000001", "GOT-10k_Train_000002"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for index in range(1, 5):
+            cv2.imwrite(str(folder / f"{index:08d}.jpg"), np.full((40, 60, 3), 30 * index, np.uint8))
+        (folder / "groundtruth.txt").write_text("\n".join(["10,10,20,15"] * 4) + "\n")
+        (folder / "absence.label").write_text("0\n0\n1\n0\n")
+        (folder / "cover.label").write_text("8\n1\n0\n8\n")
+    training, validation = training_and_validation(str(tmp_path), ["GOT-10k_Train_000002"])
+    assert [s.name for s in training] == ["GOT-10k_Train_000001"] and [s.name for s in validation] == ["GOT-10k_Train_000002"]
+    # 0-based boxes as written (GOT-10k is 0-based); absent (frame 3) and cover 1 (frame 2) are NaN.
+    assert training[0].boxes[0].tolist() == [10.0, 10.0, 20.0, 15.0]
+    assert np.isnan(training[0].boxes[1:3]).all() and np.isfinite(training[0].boxes[3]).all()
