@@ -206,3 +206,9 @@ def test_got10k_folder_without_split_table_is_all_training_data_and_occluded_fra
     # 0-based boxes as written (GOT-10k is 0-based); absent (frame 3) and cover 1 (frame 2) are NaN.
     assert training[0].boxes[0].tolist() == [10.0, 10.0, 20.0, 15.0]
     assert np.isnan(training[0].boxes[1:3]).all() and np.isfinite(training[0].boxes[3]).all()
+
+
+@pytest.mark.parametrize("name", ["train_alexnet", "train_mobilenet_v2", "ablation/logistic", "ablation/contrastive", "ablation/triplet"])
+def test_shipped_training_configs_load(name):
+    config = load_train_config(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tracker", "configs", f"{name}.yaml"))
+    assert config.optim.epochs >= 1 and config.loss.kind in ("logistic", "contrastive", "triplet")
