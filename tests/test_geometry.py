@@ -169,3 +169,15 @@ def test_response_confidence():
     assert geometry.response_confidence(0.0) == 0.5
     assert geometry.response_confidence(2.0) == pytest.approx(0.8807971)
     assert geometry.response_confidence(-1e9) == pytest.approx(0.0, abs=1e-20)
+
+
+def test_sweep_tile_centers_cover_the_frame_nearest_first():
+    # 200x100 frame, tiles of 100 overlapping by half: a step of 50, so 4 columns x 2 rows.
+    centers = geometry.sweep_tile_centers(200, 100, 100.0, origin=(0.0, 0.0))
+    assert centers.tolist()[:3] == [[25.0, 25.0], [75.0, 25.0], [25.0, 75.0]]  # the tie keeps row-major order
+    assert sorted(map(tuple, centers.tolist())) == sorted((x, y) for x in (25.0, 75.0, 125.0, 175.0) for y in (25.0, 75.0))
+    assert geometry.sweep_tile_centers(200, 100, 100.0, origin=(190.0, 90.0)).tolist()[0] == [175.0, 75.0]
+
+
+def test_sweep_of_a_frame_smaller_than_a_tile_is_its_centre():
+    assert geometry.sweep_tile_centers(30, 20, 500.0, origin=(0.0, 0.0)).tolist() == [[15.0, 10.0]]

@@ -104,13 +104,13 @@ def test_size_is_clamped_to_max_scale():
     assert max(sizes) == pytest.approx(40 * 1.05)
 
 
-def test_score_is_sigmoid_of_peak_and_lost_flag():
-    confident = make_tracker(bump_responses(logit=4.0))
+def test_sigmoid_confidence_is_sigmoid_of_peak_and_sets_lost():
+    confident = make_tracker(bump_responses(logit=4.0), confidence="sigmoid", lost_threshold=0.5, found_threshold=0.5)
     confident.init(FRAME, BOX)
     result = confident.update(FRAME)
     assert result.score == pytest.approx(1 / (1 + np.exp(-4.0)), rel=1e-5)
     assert result.lost is False
-    doubtful = make_tracker(bump_responses(logit=1.0, offset=-3.0))
+    doubtful = make_tracker(bump_responses(logit=1.0, offset=-3.0), confidence="sigmoid", lost_threshold=0.5, found_threshold=0.5)
     doubtful.init(FRAME, BOX)
     result = doubtful.update(FRAME)
     assert result.score == pytest.approx(1 / (1 + np.exp(2.0)), rel=1e-5)

@@ -27,11 +27,11 @@ def time_stages(tracker: Tracker, frame: np.ndarray, box, updates: int, warmup: 
     rows = []
     for index in range(warmup + updates):
         start = time.perf_counter()
-        crops, crop_sizes = tracker.search_crops(frame)
+        crops, plan = tracker.search_crops(frame)
         cropped = time.perf_counter()
         responses = tracker.backend.score(tracker._state.template_features, crops)
         scored = time.perf_counter()
-        tracker.locate(responses, crop_sizes)
+        tracker.locate(responses, plan)
         done = time.perf_counter()
         if index >= warmup:
             rows.append((cropped - start, scored - cropped, done - scored, done - start))

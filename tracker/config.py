@@ -15,6 +15,9 @@ from typing import Any, Mapping
 import yaml
 
 
+CONFIDENCE_MEASURES = ("normalised_peak", "psr", "sigmoid")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The network: what a weights file must match."""
@@ -51,8 +54,18 @@ class TrackingConfig:
     max_scale: float = 5.0
     # Smallest target side in pixels, so a shrinking box never collapses to nothing.
     min_size: float = 4.0
-    # An update is reported lost when sigmoid(peak response) falls below this.
+    # The score of an update (``confidence``): "normalised_peak" (the peak over the
+    # template's peak on its own first frame, in [0, 1]), "psr" (peak-to-sidelobe ratio)
+    # or "sigmoid" (the logistic of the peak logit).
+    confidence: str = "normalised_peak"
+    # Hysteresis: tracking turns lost when the score falls below lost_threshold and found
+    # again only when it climbs to found_threshold; while lost the box stays at the last
+    # good estimate instead of following noise.
     lost_threshold: float = 0.5
+    found_threshold: float = 0.6
+    # While lost, spend the update's crops on one search at the last position plus tiles
+    # that sweep the whole frame, nearest first (same crop count, so the same latency).
+    redetect: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,13 @@ def _check_ranges(config, prefix: str) -> None:
             raise ValueError(f"config key '{prefix}scale_lr' must be in [0, 1], got {config.scale_lr}")
         if config.response_upsample < 1:
             raise ValueError(f"config key '{prefix}response_upsample' must be >= 1, got {config.response_upsample}")
+        if config.confidence not in CONFIDENCE_MEASURES:
+            raise ValueError(f"config key '{prefix}confidence' must be one of {', '.join(CONFIDENCE_MEASURES)}, got {config.confidence!r}")
+        if config.found_threshold < config.lost_threshold:
+            raise ValueError(
+                f"config keys '{prefix}lost_threshold'/'{prefix}found_threshold' need lost_threshold <= found_threshold, "
+                f"got {config.lost_threshold}, {config.found_threshold}"
+            )
         if not 0.0 < config.min_scale <= 1.0 <= config.max_scale:
             raise ValueError(
                 f"config keys '{prefix}min_scale'/'{prefix}max_scale' need 0 < min_scale <= 1 <= max_scale, "

@@ -187,3 +187,23 @@ def response_confidence(raw_peak: float) -> float:
     the network's estimate that the cell is on the target.
     """
     return float(1.0 / (1.0 + np.exp(-np.clip(raw_peak, -60.0, 60.0))))
+
+
+def sweep_tile_centers(
+    frame_width: int, frame_height: int, tile_size: float, origin: Sequence[float], overlap: float = 0.5
+) -> np.ndarray:
+    """Centres ``(N, 2)`` of square search tiles of side ``tile_size`` that cover the frame,
+    nearest to ``origin`` first.
+
+    Neighbouring tiles overlap by ``overlap`` of their side, so a target anywhere in the
+    frame lies in the central part of some tile, where the response map can see it. Ties in
+    distance keep row-major order, so the sweep is deterministic.
+    """
+    step = max(float(tile_size) * (1.0 - overlap), 1.0)
+    columns = max(1, int(np.ceil(frame_width / step)))
+    rows = max(1, int(np.ceil(frame_height / step)))
+    xs = (np.arange(columns) + 0.5) * frame_width / columns
+    ys = (np.arange(rows) + 0.5) * frame_height / rows
+    centers = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    distances = np.hypot(centers[:, 0] - float(origin[0]), centers[:, 1] - float(origin[1]))
+    return centers[np.argsort(distances, kind="stable")]

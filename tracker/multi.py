@@ -59,11 +59,11 @@ class MultiTracker:
             return {}
         frame = prepare_frame(frame)
         trackers = list(self._trackers.values())
-        pyramids = [tracker.search_crops(frame) for tracker in trackers]
-        crops = np.concatenate([crops for crops, _ in pyramids]) if len(pyramids) > 1 else pyramids[0][0]
+        searches = [tracker.search_crops(frame) for tracker in trackers]
+        crops = np.concatenate([crops for crops, _ in searches]) if len(searches) > 1 else searches[0][0]
         responses = score_batch(self.backend, [tracker.template_features for tracker in trackers], crops)
         per_target = len(responses) // len(trackers)
         return {
-            target_id: tracker.locate(responses[index * per_target : (index + 1) * per_target], crop_sizes)
-            for index, ((target_id, tracker), (_, crop_sizes)) in enumerate(zip(self._trackers.items(), pyramids))
+            target_id: tracker.locate(responses[index * per_target : (index + 1) * per_target], plan)
+            for index, ((target_id, tracker), (_, plan)) in enumerate(zip(self._trackers.items(), searches))
         }

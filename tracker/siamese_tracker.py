@@ -3,6 +3,11 @@
 ``update`` reads like the SiamFC paper: crop the scale pyramid around the last position,
 score it against the template, upsample, penalise scale changes, mix in the cosine
 window, take the peak, move there and damp the scale change.
+
+On top of the paper: a confidence per update, a ``lost`` state with hysteresis in which
+the box holds still instead of following noise, and re-detection while lost (a search
+at the last position plus tiles sweeping the frame, re-acquiring when the template's
+score is confidently back).
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import geometry
+from . import confidence, geometry
 from .backends import Backend
 from .boxes import Box, center_size_to_xywh, validate_box, xywh_to_center_size
 from .config import TrackerConfig, load_config
@@ -23,13 +28,23 @@ from .frames import prepare_frame
 
 @dataclass(frozen=True)
 class TrackResult:
-    """One update's answer: the box ``(x, y, w, h)`` in 0-based pixels, a confidence in
-    ``(0, 1)`` (the sigmoid of the peak response), and whether that confidence is below
-    the config's ``lost_threshold``."""
+    """One update's answer: the box ``(x, y, w, h)`` in 0-based pixels, a confidence
+    ``score`` (the config's ``confidence`` measure; in ``[0, 1]`` for the default
+    normalised peak, 1 meaning "as similar as on the first frame"), and ``lost``: the
+    tracker's hysteresis state. While lost, ``box`` is the last good estimate."""
 
     box: Box
     score: float
     lost: bool
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """Where an update's crops were cut: one row per crop of ``search_crops``."""
+
+    centers: np.ndarray  # (S, 2) crop centres in image pixels
+    crop_sizes: np.ndarray  # (S,) crop sides in image pixels
+    redetecting: bool  # crops are the lost-target sweep (one scale, many places), not the pyramid
 
 
 @dataclass(frozen=True)
@@ -40,14 +55,19 @@ class _TargetState:
     template_features: Any
     fill_color: Tuple[float, float, float]
     frame_shape: Tuple[int, int]  # (height, width)
+    reference_peak: float  # the template's raw peak on its own first frame
+    lost: bool = False
+    sweep_position: int = 0  # next sweep tile while lost
 
 
 class Tracker:
     """A SiamFC tracker for one target.
 
-    ``Tracker(backend, config)``; or :meth:`from_files` to build the torch backend from a
-    YAML config and a weights file. Instances share nothing mutable, so separate
-    instances may run in separate threads (they may share one backend).
+    ``Tracker(backend, config)``; or :meth:`from_files` / :meth:`from_weights` to build the
+    torch backend. Thread safety: all per-target state lives in the instance and is
+    replaced, never mutated in place, so separate instances may run in separate threads,
+    sharing one backend (torch and onnxruntime inference calls are thread-safe). One
+    instance must not be updated from two threads at once.
     """
 
     def __init__(self, backend: Backend, config: TrackerConfig) -> None:
@@ -92,6 +112,11 @@ class Tracker:
         return self._state is not None
 
     @property
+    def lost(self) -> bool:
+        """Whether the target is currently lost (False before ``init``)."""
+        return self._state is not None and self._state.lost
+
+    @property
     def template_features(self) -> Any:
         """The backend's features of the template (None before ``init``); lets a caller batch several trackers' network calls."""
         return None if self._state is None else self._state.template_features
@@ -101,37 +126,51 @@ class Tracker:
         self._state = None
 
     def init(self, frame: np.ndarray, box: Sequence[float]) -> None:
-        """Start tracking the object in ``box`` (0-based ``x, y, w, h`` pixels) of ``frame`` (BGR uint8)."""
+        """Start tracking the object in ``box`` (0-based ``x, y, w, h`` pixels) of ``frame`` (BGR uint8).
+
+        Besides the template it scores one search crop of this frame, so that later
+        scores can be measured against how well the template matches itself.
+        """
         frame = prepare_frame(frame)
         height, width = frame.shape[:2]
         box = validate_box(box, width, height)
         center, size = xywh_to_center_size(box)
         model = self.config.model
-        template_crop_size, _ = geometry.context_crop_sizes(
+        template_crop_size, search_crop_size = geometry.context_crop_sizes(
             size, self.config.tracking.context, model.exemplar_size, model.search_size
         )
         fill_color = tuple(float(c) for c in frame.reshape(-1, 3).mean(axis=0))
         template = geometry.crop_and_resize(frame, center, template_crop_size, model.exemplar_size, fill_color)
+        template_features = self.backend.embed(template)
+        # The whole pyramid, though only its middle scale is used: every score call then
+        # has the shape update() gives the backend.
+        own_search = geometry.crop_scales(frame, center, search_crop_size * self._scale_factors, model.search_size, fill_color)
+        reference_peak = float(np.max(self.backend.score(template_features, own_search)[len(self._scale_factors) // 2]))
         self._state = _TargetState(
             center=center,
             size=size,
             initial_size=size.copy(),
-            template_features=self.backend.embed(template),
+            template_features=template_features,
             fill_color=fill_color,
             frame_shape=(height, width),
+            reference_peak=reference_peak,
         )
 
     def update(self, frame: np.ndarray) -> TrackResult:
         """Find the target in the next ``frame``; returns its box, a confidence and a lost flag."""
-        crops, crop_sizes = self.search_crops(frame)
+        crops, plan = self.search_crops(frame)
         responses = self.backend.score(self._state.template_features, crops)
-        return self.locate(responses, crop_sizes)
+        return self.locate(responses, plan)
 
     # The three stages of update(), public so that a caller can time them or batch the
     # network call of several trackers into one.
 
-    def search_crops(self, frame: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Stage 1: the ``(S, X, X, 3)`` scale pyramid around the last position, and each crop's size in pixels."""
+    def search_crops(self, frame: np.ndarray) -> Tuple[np.ndarray, SearchPlan]:
+        """Stage 1: the ``(S, X, X, 3)`` crops to score and the plan of where they were cut.
+
+        Normally the scale pyramid around the last position; while lost (with
+        ``redetect``), one crop there plus ``S - 1`` tiles of the frame sweep.
+        """
         state = self._state
         if state is None:
             raise ValueError("update() called before init(): call init(frame, box) with the first frame and box")
@@ -141,16 +180,27 @@ class Tracker:
                 f"frame size changed from {state.frame_shape[1]}x{state.frame_shape[0]} at init to "
                 f"{frame.shape[1]}x{frame.shape[0]}; call init() again for a new video or resize the frames"
             )
-        model = self.config.model
-        _, search_crop_size = geometry.context_crop_sizes(
-            state.size, self.config.tracking.context, model.exemplar_size, model.search_size
-        )
+        tracking, model = self.config.tracking, self.config.model
+        _, search_crop_size = geometry.context_crop_sizes(state.size, tracking.context, model.exemplar_size, model.search_size)
+        count = len(self._scale_factors)
+        if state.lost and tracking.redetect and count > 1:
+            height, width = state.frame_shape
+            tiles = geometry.sweep_tile_centers(width, height, search_crop_size, state.center)
+            picked = [(state.sweep_position + k) % len(tiles) for k in range(count - 1)]
+            centers = np.vstack([state.center[None, :], tiles[picked]])
+            crop_sizes = np.full(count, search_crop_size)
+            crops = np.stack([
+                geometry.crop_and_resize(frame, c, search_crop_size, model.search_size, state.fill_color) for c in centers
+            ])
+            return crops, SearchPlan(centers, crop_sizes, redetecting=True)
         crop_sizes = search_crop_size * self._scale_factors
         crops = geometry.crop_scales(frame, state.center, crop_sizes, model.search_size, state.fill_color)
-        return crops, crop_sizes
+        return crops, SearchPlan(np.repeat(state.center[None, :], count, axis=0), crop_sizes, redetecting=False)
 
-    def locate(self, responses: np.ndarray, crop_sizes: np.ndarray) -> TrackResult:
+    def locate(self, responses: np.ndarray, plan: SearchPlan) -> TrackResult:
         """Stage 3: turn the network's ``(S, R, R)`` responses into the new state and result."""
+        if plan.redetecting:
+            return self._locate_lost_target(responses, plan)
         state = self._state
         tracking, model = self.config.tracking, self.config.model
         upsampled = geometry.upsample_responses(responses, tracking.response_upsample)
@@ -161,16 +211,56 @@ class Tracker:
             self._upsampled_size,
             tracking.response_upsample,
             model.total_stride,
-            crop_sizes[scale_index],
+            plan.crop_sizes[scale_index],
             model.search_size,
         )
-
+        score = self._score(responses[scale_index])
+        if score < (tracking.found_threshold if state.lost else tracking.lost_threshold):
+            # Not confident enough to move: hold the last good box rather than follow noise.
+            self._state = dataclasses.replace(state, lost=True)
+            return TrackResult(center_size_to_xywh(state.center, state.size), score, True)
         height, width = state.frame_shape
         center = geometry.clamp_center(state.center + displacement, width, height)
         scale = geometry.damped_scale(self._scale_factors[scale_index], tracking.scale_lr)
         size = geometry.clamp_target_size(
             state.size * scale, state.initial_size, tracking.min_scale, tracking.max_scale, tracking.min_size
         )
-        self._state = dataclasses.replace(state, center=center, size=size)
-        score = geometry.response_confidence(float(responses[scale_index].max()))
-        return TrackResult(center_size_to_xywh(center, size), score, score < tracking.lost_threshold)
+        self._state = dataclasses.replace(state, center=center, size=size, lost=False, sweep_position=0)
+        return TrackResult(center_size_to_xywh(center, size), score, False)
+
+    def _locate_lost_target(self, responses: np.ndarray, plan: SearchPlan) -> TrackResult:
+        """Re-detection: the best of the sweep's crops, taken only when confidently found.
+
+        No cosine window and no scale change here: after a loss, the last position is no
+        better a prior than anywhere else, and the size is the last good one.
+        """
+        state = self._state
+        tracking, model = self.config.tracking, self.config.model
+        scores = [self._score(response) for response in responses]
+        best = int(np.argmax(scores))
+        if scores[best] < tracking.found_threshold:
+            self._state = dataclasses.replace(state, sweep_position=state.sweep_position + len(responses) - 1)
+            return TrackResult(center_size_to_xywh(state.center, state.size), scores[best], True)
+        upsampled = geometry.upsample_responses(responses[best : best + 1], tracking.response_upsample)[0]
+        displacement = geometry.peak_to_displacement(
+            geometry.peak_location(upsampled),
+            self._upsampled_size,
+            tracking.response_upsample,
+            model.total_stride,
+            plan.crop_sizes[best],
+            model.search_size,
+        )
+        height, width = state.frame_shape
+        center = geometry.clamp_center(plan.centers[best] + displacement, width, height)
+        self._state = dataclasses.replace(state, center=center, lost=False, sweep_position=0)
+        return TrackResult(center_size_to_xywh(center, state.size), scores[best], False)
+
+    def _score(self, response: np.ndarray) -> float:
+        """The config's confidence measure of one raw ``(R, R)`` response map."""
+        measure = self.config.tracking.confidence
+        peak = float(response.max())
+        if measure == "normalised_peak":
+            return confidence.normalised_peak(peak, self._state.reference_peak)
+        if measure == "psr":
+            return confidence.peak_to_sidelobe_ratio(response)
+        return geometry.response_confidence(peak)
