@@ -138,3 +138,33 @@ def test_thresholds_must_be_ordered():
         from_dict(TrackerConfig, {"tracking": {"lost_threshold": 0.7, "found_threshold": 0.6}})
     with pytest.raises(ValueError, match="confidence"):
         from_dict(TrackerConfig, {"tracking": {"confidence": "psr2"}})
+
+
+def test_lost_only_after_enough_low_scores_in_a_row():
+    script = Scripted([1.0, 0.1, 0.1, 1.0, 0.1, 0.1, 0.1], col_offset=2)
+    tracker = make_tracker(script, window_influence=0.0, lost_threshold=0.3, found_threshold=0.6, lost_after_frames=3, redetect=False)
+    frame = frame_with_target((320, 220), half=200)
+    tracker.init(frame, BOX)
+    lost = [tracker.update(frame).lost for _ in range(7)]
+    # Two dips are ridden through (the box keeps following the peak); the third in a row is a loss.
+    assert lost == [False, False, False, False, False, False, True]
+
+
+def test_a_far_match_must_beat_the_redetect_threshold():
+    calls = []
+
+    def half_bright_far_target(crops):
+        # After init's call, sweep tiles (every crop but the first) see the target at half strength.
+        calls.append(1)
+        responses = brightness_responses(crops)
+        if len(calls) <= 2:  # init of each tracker
+            return responses
+        return responses * np.where(np.arange(len(crops)) == 0, 1.0, 0.5)[:, None, None]
+
+    strict = make_tracker(half_bright_far_target, lost_threshold=0.3, found_threshold=0.4, redetect_threshold=0.6)
+    lenient = make_tracker(half_bright_far_target, lost_threshold=0.3, found_threshold=0.4, redetect_threshold=0.45)
+    for tracker in (strict, lenient):
+        tracker.init(frame_with_target((320, 220)), BOX)
+    elsewhere = frame_with_target((90, 400))
+    assert all(strict.update(elsewhere).lost for _ in range(40))
+    assert not all(lenient.update(elsewhere).lost for _ in range(40))

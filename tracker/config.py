@@ -63,9 +63,15 @@ class TrackingConfig:
     # good estimate instead of following noise.
     lost_threshold: float = 0.5
     found_threshold: float = 0.6
+    # Only this many low-score updates in a row make the target lost: fast deformation or
+    # motion blur dips the score for a frame or two while the peak is still on the target.
+    lost_after_frames: int = 1
     # While lost, spend the update's crops on one search at the last position plus tiles
     # that sweep the whole frame, nearest first (same crop count, so the same latency).
     redetect: bool = True
+    # A match far from the last position must score at least this much to be taken: a
+    # distractor (another car, another player) often scores about found_threshold.
+    redetect_threshold: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,13 @@ def _check_ranges(config, prefix: str) -> None:
             raise ValueError(
                 f"config keys '{prefix}lost_threshold'/'{prefix}found_threshold' need lost_threshold <= found_threshold, "
                 f"got {config.lost_threshold}, {config.found_threshold}"
+            )
+        if config.lost_after_frames < 1:
+            raise ValueError(f"config key '{prefix}lost_after_frames' must be >= 1, got {config.lost_after_frames}")
+        if config.redetect_threshold < config.found_threshold:
+            raise ValueError(
+                f"config keys '{prefix}found_threshold'/'{prefix}redetect_threshold' need found_threshold <= redetect_threshold, "
+                f"got {config.found_threshold}, {config.redetect_threshold}"
             )
         if not 0.0 < config.min_scale <= 1.0 <= config.max_scale:
             raise ValueError(

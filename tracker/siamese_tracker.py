@@ -57,6 +57,7 @@ class _TargetState:
     frame_shape: Tuple[int, int]  # (height, width)
     reference_peak: float  # the template's raw peak on its own first frame
     lost: bool = False
+    low_score_streak: int = 0  # updates in a row below lost_threshold
     sweep_position: int = 0  # next sweep tile while lost
 
 
@@ -215,9 +216,10 @@ class Tracker:
             model.search_size,
         )
         score = self._score(responses[scale_index])
-        if score < (tracking.found_threshold if state.lost else tracking.lost_threshold):
-            # Not confident enough to move: hold the last good box rather than follow noise.
-            self._state = dataclasses.replace(state, lost=True)
+        streak = state.low_score_streak + 1 if score < tracking.lost_threshold else 0
+        if (state.lost and score < tracking.found_threshold) or streak >= tracking.lost_after_frames:
+            # Lost: hold the last good box rather than follow noise.
+            self._state = dataclasses.replace(state, lost=True, low_score_streak=streak)
             return TrackResult(center_size_to_xywh(state.center, state.size), score, True)
         height, width = state.frame_shape
         center = geometry.clamp_center(state.center + displacement, width, height)
@@ -225,7 +227,7 @@ class Tracker:
         size = geometry.clamp_target_size(
             state.size * scale, state.initial_size, tracking.min_scale, tracking.max_scale, tracking.min_size
         )
-        self._state = dataclasses.replace(state, center=center, size=size, lost=False, sweep_position=0)
+        self._state = dataclasses.replace(state, center=center, size=size, lost=False, low_score_streak=streak, sweep_position=0)
         return TrackResult(center_size_to_xywh(center, size), score, False)
 
     def _locate_lost_target(self, responses: np.ndarray, plan: SearchPlan) -> TrackResult:
@@ -236,11 +238,14 @@ class Tracker:
         """
         state = self._state
         tracking, model = self.config.tracking, self.config.model
-        scores = [self._score(response) for response in responses]
-        best = int(np.argmax(scores))
-        if scores[best] < tracking.found_threshold:
+        scores = np.array([self._score(response) for response in responses])
+        # Crop 0 is at the last position: found_threshold there, redetect_threshold elsewhere.
+        needed = np.full(len(scores), tracking.redetect_threshold)
+        needed[0] = tracking.found_threshold
+        best = int(np.argmax(scores - needed))
+        if scores[best] < needed[best]:
             self._state = dataclasses.replace(state, sweep_position=state.sweep_position + len(responses) - 1)
-            return TrackResult(center_size_to_xywh(state.center, state.size), scores[best], True)
+            return TrackResult(center_size_to_xywh(state.center, state.size), float(scores.max()), True)
         upsampled = geometry.upsample_responses(responses[best : best + 1], tracking.response_upsample)[0]
         displacement = geometry.peak_to_displacement(
             geometry.peak_location(upsampled),
@@ -252,8 +257,8 @@ class Tracker:
         )
         height, width = state.frame_shape
         center = geometry.clamp_center(plan.centers[best] + displacement, width, height)
-        self._state = dataclasses.replace(state, center=center, lost=False, sweep_position=0)
-        return TrackResult(center_size_to_xywh(center, state.size), scores[best], False)
+        self._state = dataclasses.replace(state, center=center, lost=False, low_score_streak=0, sweep_position=0)
+        return TrackResult(center_size_to_xywh(center, state.size), float(scores[best]), False)
 
     def _score(self, response: np.ndarray) -> float:
         """The config's confidence measure of one raw ``(R, R)`` response map."""
