@@ -63,28 +63,49 @@ def clip_to_frame(box: Sequence[float], frame_width: int, frame_height: int) -> 
     return corners_to_xywh((x0, y0, x1, y1))
 
 
+# Limits that keep the crop arithmetic (products of sides, image-to-crop scales) finite:
+# below a hundredth of a pixel a box has no content, and beyond ten frames a side is no
+# longer an object in this frame but a number that overflows.
+MIN_BOX_SIDE = 0.01
+MAX_BOX_FRAMES = 10
+
+
 def validate_box(box, frame_width: int, frame_height: int) -> Box:
     """Check a user's box against a frame; return it as a tuple of 4 floats.
 
-    Raises ``TypeError`` when it is not four numbers and ``ValueError`` when a value is
-    not finite, the width or height is not positive, or the box lies entirely outside
-    the frame. A box partly outside the frame is accepted.
+    Raises ``TypeError`` when it is not four numbers (strings and booleans are not
+    numbers here) and ``ValueError`` when a value is not finite, the width or height is
+    not positive, a side is under ``MIN_BOX_SIDE`` pixels or over ``MAX_BOX_FRAMES``
+    times the frame's, or the box lies entirely outside the frame. A box partly outside
+    the frame is accepted.
     """
+    accepted = "box must be four numbers (x, y, w, h) in 0-based pixels"
+    if isinstance(box, (str, bytes)):
+        raise TypeError(f"{accepted}, got the string {box!r}; parse it first (e.g. tracker.video.parse_box)")
     try:
-        values = tuple(float(v) for v in box)
+        items = list(box)
+    except TypeError:
+        raise TypeError(f"{accepted}, got {box!r}") from None
+    if len(items) != 4:
+        raise TypeError(f"{accepted}, got {len(items)} values: {box!r}")
+    if any(isinstance(v, (str, bytes, bool, np.bool_)) for v in items):
+        raise TypeError(f"{accepted}, got {box!r} (strings and booleans are not accepted)")
+    try:
+        values = tuple(float(v) for v in items)
     except (TypeError, ValueError):
-        raise TypeError(
-            f"box must be four numbers (x, y, w, h) in 0-based pixels, got {box!r}"
-        ) from None
-    if len(values) != 4:
-        raise TypeError(
-            f"box must be four numbers (x, y, w, h) in 0-based pixels, got {len(values)} values: {box!r}"
-        )
+        raise TypeError(f"{accepted}, got {box!r}") from None
     if not all(math.isfinite(v) for v in values):
         raise ValueError(f"box values must be finite numbers, got {values} (NaN or inf)")
     x, y, w, h = values
     if w <= 0 or h <= 0:
         raise ValueError(f"box width and height must be > 0 pixels, got w={w}, h={h}")
+    if w < MIN_BOX_SIDE or h < MIN_BOX_SIDE:
+        raise ValueError(f"box width and height must be at least {MIN_BOX_SIDE} pixels, got w={w}, h={h}")
+    if w > MAX_BOX_FRAMES * frame_width or h > MAX_BOX_FRAMES * frame_height:
+        raise ValueError(
+            f"box {values} is too large for the {frame_width}x{frame_height} frame; "
+            f"width and height may be at most {MAX_BOX_FRAMES} times the frame's"
+        )
     if x >= frame_width or y >= frame_height or x + w <= 0 or y + h <= 0:
         raise ValueError(
             f"box {values} lies entirely outside the {frame_width}x{frame_height} frame; "

@@ -20,7 +20,8 @@ def prepare_frame(frame) -> np.ndarray:
     if frame.dtype != np.uint8:
         raise TypeError(
             f"frame must be {ACCEPTED}; got dtype {frame.dtype}. "
-            "Convert float images in [0, 1] with (frame * 255).round().astype(np.uint8)"
+            "Convert float images in [0, 1] with (frame * 255).round().astype(np.uint8), "
+            "and 0..255 ones with frame.clip(0, 255).round().astype(np.uint8)"
         )
     if frame.ndim == 3 and frame.shape[2] == 1:
         frame = frame[:, :, 0]

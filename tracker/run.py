@@ -13,7 +13,8 @@ X.template.onnx + X.search.onnx; onnxruntime, no torch needed) or a torch weight
 --boxes writes one row per frame and target: frame (0-based), target, x, y, w, h
 (0-based pixels), score (empty on frame 0, where the box is the one given), lost.
 Outputs appear only when complete: an error leaves nothing behind, and an existing
-file is replaced only with --force. Ctrl-C stops a camera or stream and keeps what was
+file is replaced only with --force. A video that ends early (a truncated file) is
+tracked up to where it ends, with a note on stderr. Ctrl-C stops a camera or stream and keeps what was
 tracked; on a file it discards the outputs.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import List, Optional, Tuple
 
 from .boxes import Box
 from .shipped import shipped_onnx, shipped_weights
-from .video import AtomicVideoWriter, FrameSource, check_output_path, parse_box
+from .video import AtomicVideoWriter, FrameSource, check_output_path, parse_box, partial_path, publish
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = (shipped_onnx(), shipped_weights())
@@ -112,10 +113,10 @@ class BoxWriter:
     def __init__(self, path: str, overwrite: bool) -> None:
         check_output_path(path, overwrite)
         self.path = path
+        self.overwrite = overwrite
         self.format = os.path.splitext(path)[1].lower()
-        stem, ext = os.path.splitext(path)
-        self.partial_path = f"{stem}.partial{ext}"
-        self._handle = open(self.partial_path, "w", encoding="utf-8", newline="")
+        self.partial_path = partial_path(path)
+        self._handle = open(self.partial_path, "x", encoding="utf-8", newline="")
         self._rows = 0
         if self.format == ".csv":
             self._csv = csv.writer(self._handle)
@@ -136,7 +137,7 @@ class BoxWriter:
         if self.format == ".json":
             self._handle.write("\n]\n")
         self._handle.close()
-        os.replace(self.partial_path, self.path)
+        publish(self.partial_path, self.path, self.overwrite)
 
     def discard(self) -> None:
         self._handle.close()
@@ -207,6 +208,15 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
             print("stopped (Ctrl-C); keeping what was tracked", file=sys.stderr)
         finally:
             bar.close()
+        announced = source.frame_count
+        if not live and announced and frames < min(announced, args.max_frames or announced):
+            print(f"note: the source ended after {frames} frames; its header announced {announced} (truncated file?)",
+                  file=sys.stderr)
+        # Inside the try: should the second output fail to appear, the first's temporary file goes too.
+        if writer:
+            writer.close()
+        if boxes:
+            boxes.close()
     except BaseException:
         if writer:
             writer.discard()
@@ -215,10 +225,6 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
         raise
     finally:
         source.close()
-    if writer:
-        writer.close()
-    if boxes:
-        boxes.close()
     return frames, update_seconds, time.perf_counter() - started
 
 

@@ -2,12 +2,14 @@
 
 Sources are camera indices, video files, image folders or stream URLs (whatever OpenCV
 opens). Output never overwrites an existing file unless asked, and is written under a
-temporary name and renamed when complete, so an error leaves no half-written file.
+temporary name of its own (``<stem>.<random>.partial<ext>``, so two runs never share
+one) and moved into place when complete, so an error leaves no half-written file.
 """
 from __future__ import annotations
 
 import os
 import sys
+import uuid
 from typing import Iterator, Optional, Union
 
 import cv2
@@ -138,18 +140,53 @@ def check_output_path(path: str, overwrite: bool) -> None:
         raise MissingFileError(f"output folder does not exist: {directory}")
 
 
+def partial_path(path: str) -> str:
+    """A fresh temporary name next to ``path`` with the same extension: ``<stem>.<random>.partial<ext>``."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.{uuid.uuid4().hex[:8]}.partial{ext}"
+
+
+def publish(temporary: str, path: str, overwrite: bool) -> None:
+    """Move the finished ``temporary`` file to ``path``.
+
+    Without ``overwrite`` an existing ``path`` is never replaced, even one that appeared
+    while the output was being written (a hard link cannot replace a file; where the
+    file system has none, the check is made just before the rename).
+    """
+    if overwrite:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        os.remove(temporary)
+        raise FileExistsError(
+            f"{path} appeared while the output was being written; it was kept and the new output discarded "
+            "(pass --force to overwrite)"
+        ) from None
+    except OSError:  # no hard links on this file system
+        if os.path.exists(path):
+            os.remove(temporary)
+            raise FileExistsError(f"{path} appeared while the output was being written; pass --force to overwrite it") from None
+        os.replace(temporary, path)
+        return
+    os.remove(temporary)
+
+
 class AtomicVideoWriter:
     """An mp4 writer that appears at ``path`` only when closed after success.
 
-    Frames go to ``<stem>.partial<ext>``; ``close()`` renames it into place, and leaving
-    the ``with`` block on an exception deletes it.
+    Frames go to a temporary ``<stem>.<random>.partial<ext>``; ``close()`` moves it into
+    place (never over an existing file unless ``overwrite``), and leaving the ``with``
+    block on an exception, or ``discard()``, deletes it.
     """
 
     def __init__(self, path: str, fps: float, overwrite: bool = False) -> None:
         check_output_path(path, overwrite)
         self.path = path
+        self.overwrite = overwrite
         stem, ext = os.path.splitext(path)
-        self.partial_path = f"{stem}.partial{ext or '.mp4'}"
+        self.partial_path = partial_path(stem + (ext or ".mp4"))
         self.fps = fps
         self.frames_written = 0
         self._writer = None
@@ -159,6 +196,7 @@ class AtomicVideoWriter:
             height, width = frame.shape[:2]
             self._writer = cv2.VideoWriter(self.partial_path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
             if not self._writer.isOpened():
+                self.discard()
                 raise ValueError(f"could not open a video writer for {self.path} (is the extension .mp4 or .avi?)")
         self._writer.write(frame)
         self.frames_written += 1
@@ -167,7 +205,7 @@ class AtomicVideoWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            os.replace(self.partial_path, self.path)
+            publish(self.partial_path, self.path, self.overwrite)
 
     def discard(self) -> None:
         if self._writer is not None:

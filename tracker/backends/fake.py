@@ -10,20 +10,24 @@ class FakeBackend:
     """Returns ``response_fn(search_crops)`` as the responses and records every call.
 
     ``response_fn`` receives the ``(S, X, X, 3)`` crops and returns ``(S, R, R)``.
+    ``record=False`` keeps no copies (for soaks: recording grows without bound).
     """
 
-    def __init__(self, response_fn: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(self, response_fn: Callable[[np.ndarray], np.ndarray], record: bool = True) -> None:
         self.response_fn = response_fn
+        self.record = record
         self.template_crops: List[np.ndarray] = []
         self.search_batches: List[np.ndarray] = []
         self.batch_calls = 0
 
     def embed(self, template_crop: np.ndarray) -> np.ndarray:
-        self.template_crops.append(template_crop.copy())
+        if self.record:
+            self.template_crops.append(template_crop.copy())
         return template_crop
 
     def score(self, template_features: np.ndarray, search_crops: np.ndarray) -> np.ndarray:
-        self.search_batches.append(search_crops.copy())
+        if self.record:
+            self.search_batches.append(search_crops.copy())
         return np.asarray(self.response_fn(search_crops), dtype=np.float32)
 
     def score_batch(self, template_features: Sequence[Any], search_crops: np.ndarray) -> np.ndarray:
