@@ -24,12 +24,13 @@ from tracker import Tracker, config_path
 from tracker.boxes import Box
 from tracker.draw import draw_result
 from tracker.model import UntrainedWarning
-from tracker.video import AtomicVideoWriter, FrameSource, check_output_path, parse_box, unused_path
+from tracker.run import build_backend, box_argument, resolve_model
+from tracker.shipped import WEIGHTS_FOLDER
+from tracker.video import AtomicVideoWriter, FrameSource, check_output_path, unused_path
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CLIP = REPO / "demos" / "assets" / "bigbuckbunny.mp4"
 BUNDLED_BOX: Box = (232.0, 258.0, 286.0, 300.0)  # the rabbit in frame 0, checked by drawing it
-DEFAULT_WEIGHTS = REPO / "weights" / "siamfc_mobilenet_v2.pt"
 WINDOW = "siamtrack (space/r: reselect, p: pause, q/Esc: quit)"
 CAMERA_WARMUP_READS = 5
 
@@ -59,26 +60,41 @@ def display_available() -> bool:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="0", help="camera index, video file, image folder or URL (default: camera 0)")
-    parser.add_argument("--box", type=parse_box, help="first-frame box x,y,w,h in 0-based pixels (skips the mouse)")
+    parser.add_argument("--box", type=box_argument, help="first-frame box x,y,w,h in 0-based pixels (skips the mouse)")
     parser.add_argument("--out", help="write the annotated video here (default without a display: tracked_<source>.mp4)")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument("--no-display", action="store_true", help="never open a window; write a video instead")
-    parser.add_argument("--model", help=f"weights file (default: {DEFAULT_WEIGHTS.relative_to(REPO)} if present)")
-    parser.add_argument("--config", default=None, help="tracker YAML config (default: the one the weights carry)")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="network precision on CPU")
+    parser.add_argument("--model", help="X.onnx (exported pair) or X.pt (torch weights); default: the shipped ONNX model "
+                        "when onnxruntime is installed (fastest on CPU), else the shipped torch weights")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--int8", dest="int8", action="store_true", default=None, help="without --model: the shipped int8 ONNX model")
+    precision.add_argument("--fp32", dest="int8", action="store_false", help="without --model: the shipped fp32 model")
+    parser.add_argument("--config", default=None, help="torch weights only: tracker YAML config (default: the one the weights carry)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="torch weights only: network precision")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     return parser.parse_args(argv)
 
 
 def build_tracker(args: argparse.Namespace) -> Tracker:
-    weights = args.model or (str(DEFAULT_WEIGHTS) if DEFAULT_WEIGHTS.exists() else None)
-    if weights is None:
-        print(f"note: no trained weights at {DEFAULT_WEIGHTS.relative_to(REPO)}; using random weights (tracking will be poor)")
-    if weights is not None and args.config is None:
-        return Tracker.from_weights(weights, device="auto", precision=args.precision)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UntrainedWarning)
-        return Tracker.from_files(args.config or config_path("siamfc_alexnet"), weights, device="auto", precision=args.precision)
+    """The tracker for ``--model`` (or the shipped default), saying which model runs."""
+    try:
+        model = resolve_model(args.model, args.int8)
+    except ValueError:
+        if args.model or args.int8:
+            raise
+        print(f"note: no trained model in {WEIGHTS_FOLDER.relative_to(REPO)}/; using random weights (tracking will be poor)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedWarning)
+            return Tracker.from_files(args.config or config_path("siamfc_alexnet"), None, device="auto", precision=args.precision)
+    shown = os.path.relpath(model) if os.path.isabs(model) else model
+    if args.config is not None:
+        if model.endswith(".onnx"):
+            raise ValueError("--config applies to torch weights (.pt); an ONNX model carries its own config")
+        print(f"model: {shown} with config {args.config}")
+        return Tracker.from_files(args.config, model, device="auto", precision=args.precision)
+    backend, config = build_backend(model, device="auto", precision=args.precision)
+    print(f"model: {shown}")
+    return Tracker(backend, config)
 
 
 def open_source(args: argparse.Namespace):

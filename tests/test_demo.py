@@ -42,11 +42,31 @@ def test_key_action(demo, key, action):
     assert demo.key_action(key) == action
 
 
-def test_parse_args(demo):
+def test_parse_args(demo, capsys):
     args = demo.parse_args(["--source", "clip.mp4", "--box", "1,2,3,4.5", "--no-display", "--out", "o.mp4"])
     assert (args.source, args.box, args.no_display, args.out) == ("clip.mp4", (1.0, 2.0, 3.0, 4.5), True, "o.mp4")
     with pytest.raises(SystemExit):
         demo.parse_args(["--box", "1,2,3"])
+    assert "four comma-separated numbers" in capsys.readouterr().err
+    assert demo.parse_args(["--int8"]).int8 is True and demo.parse_args(["--fp32"]).int8 is False
+    assert demo.parse_args([]).int8 is None
+    with pytest.raises(SystemExit):
+        demo.parse_args(["--int8", "--fp32"])
+
+
+def test_model_choice_prefers_onnx_and_honours_int8_and_fp32(demo, tmp_path, monkeypatch, capsys):
+    import tracker.shipped as shipped
+
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setattr(shipped, "WEIGHTS_FOLDER", tmp_path)
+    for name in ("siamfc_mobilenet_v2.pt", "siamfc_mobilenet_v2.template.onnx", "siamfc_mobilenet_v2.search.onnx"):
+        (tmp_path / name).write_bytes(b"")
+    assert shipped.default_model() == tmp_path / "siamfc_mobilenet_v2.onnx"
+    assert shipped.default_model(int8=False) == tmp_path / "siamfc_mobilenet_v2.onnx"
+    with pytest.raises(ValueError, match="no int8 model"):
+        shipped.default_model(int8=True)
+    (tmp_path / "siamfc_mobilenet_v2.search.onnx").unlink()  # half a pair is no ONNX model
+    assert shipped.default_model() == tmp_path / "siamfc_mobilenet_v2.pt"
 
 
 def test_headless_bundled_clip_writes_video(demo, tmp_path, capsys):

@@ -150,6 +150,10 @@ def test_bad_arguments_are_clear(clip, onnx_model, tmp_path, capsys, monkeypatch
     assert "outside" in capsys.readouterr().err
     assert run_cli.main([images, "--box", box_arg(boxes[0]), "--model", str(tmp_path / "w.h5")]) == 1
     assert "must be an exported .onnx model or a .pt" in capsys.readouterr().err
-    monkeypatch.setattr(run_cli, "DEFAULT_MODELS", (tmp_path / "none.onnx", tmp_path / "none.pt"))
+    import tracker.shipped
+
+    monkeypatch.setattr(tracker.shipped, "WEIGHTS_FOLDER", tmp_path / "empty")
     assert run_cli.main([images, "--box", box_arg(boxes[0])]) == 1
-    assert "no model given" in capsys.readouterr().err
+    assert "no shipped model in" in capsys.readouterr().err
+    assert run_cli.main([images, "--box", box_arg(boxes[0]), "--int8"]) == 1
+    assert "no int8 model" in capsys.readouterr().err

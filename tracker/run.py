@@ -1,6 +1,6 @@
 """Track objects through a video from the command line.
 
-    python -m tracker.run SOURCE --box x,y,w,h [--box x,y,w,h ...] [--model weights/siamfc_alexnet.onnx]
+    python -m tracker.run SOURCE --box x,y,w,h [--box x,y,w,h ...] [--model weights/siamfc_mobilenet_v2.onnx] [--int8|--fp32]
                          [--out annotated.mp4] [--boxes boxes.csv|boxes.json] [--force]
 
 SOURCE is a video file, an image folder, a camera index (0) or a stream URL (rtsp://,
@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from .boxes import Box
-from .shipped import shipped_onnx, shipped_weights
+from .shipped import default_model
 from .video import AtomicVideoWriter, FrameSource, check_output_path, parse_box, partial_path, publish
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS = (shipped_onnx(), shipped_weights())
 BOX_FORMATS = (".csv", ".json")
 
 
-def _box(text: str) -> Box:
+def box_argument(text: str) -> Box:
+    """argparse type for x,y,w,h: a bad value gives parse_box's message, not argparse's generic one."""
     try:
         return parse_box(text)
     except ValueError as error:
@@ -47,9 +47,12 @@ def _box(text: str) -> Box:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tracker.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="video file, image folder, camera index or stream URL")
-    parser.add_argument("--box", type=_box, action="append", required=True, metavar="x,y,w,h",
+    parser.add_argument("--box", type=box_argument, action="append", required=True, metavar="x,y,w,h",
                         help="a target on the first frame, 0-based pixels; repeat for several targets")
-    parser.add_argument("--model", help="X.onnx (exported pair) or X.pt (torch weights); default weights/siamfc_mobilenet_v2.onnx, else .pt")
+    parser.add_argument("--model", help="X.onnx (exported pair) or X.pt (torch weights); default: the shipped weights/siamfc_mobilenet_v2.onnx pair, else its .pt")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--int8", dest="int8", action="store_true", default=None, help="without --model: the shipped int8 ONNX model")
+    precision.add_argument("--fp32", dest="int8", action="store_false", help="without --model: the shipped fp32 model (ONNX, else torch)")
     parser.add_argument("--out", help="write the annotated video here (.mp4 or .avi)")
     parser.add_argument("--boxes", help="write the boxes here (.csv or .json)")
     parser.add_argument("--force", action="store_true", help="overwrite --out/--boxes if they exist")
@@ -70,23 +73,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def resolve_model(model: Optional[str]) -> str:
-    """The model path asked for, or the first default that exists."""
+def resolve_model(model: Optional[str], int8: Optional[bool] = None) -> str:
+    """The model path asked for, or the shipped default (ONNX when onnxruntime is there, else torch)."""
     if model:
         return model
-    for candidate in DEFAULT_MODELS:
-        if candidate.suffix == ".onnx":
-            from .backends.onnx_backend import model_files
-
-            if all(os.path.isfile(path) for path in model_files(candidate)):
-                return str(candidate)
-        elif candidate.is_file():
-            return str(candidate)
-    shown = [os.path.relpath(path) for path in DEFAULT_MODELS]
-    raise ValueError(
-        f"no model given and none at {shown[0]} or {shown[1]}; "
-        "pass --model X.onnx or X.pt (export ONNX with: python -m export --weights X.pt)"
-    )
+    return str(default_model(int8))
 
 
 def build_backend(model: str, device: str = "auto", precision: str = "fp32", providers=None, threads=None):
@@ -155,7 +146,7 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
     for path in (args.out, args.boxes):
         if path:
             check_output_path(path, args.force)
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, args.int8)
     source = FrameSource(args.source)  # before loading the model: a bad source fails at once
     total = source.frame_count
     live = total is None
