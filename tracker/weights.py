@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Any, Dict, Optional
 
 import torch
@@ -46,9 +47,7 @@ def read_weights_file(path: str | os.PathLike) -> Dict[str, Any]:
     # torch.load fails on damaged files with almost any exception type (EOFError,
     # RuntimeError, UnpicklingError, KeyError, ...); all of them mean the same to a user.
     except Exception as error:  # noqa: BLE001
-        raise WeightsError(
-            f"weights file {path} could not be read (truncated, corrupt, or not a torch file): {error}"
-        ) from None
+        raise WeightsError(f"weights file {path} could not be read: {_load_failure(error)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WeightsError(
             f"{path} is not a {FORMAT} file (expected a dict with format={FORMAT!r}, "
@@ -57,6 +56,19 @@ def read_weights_file(path: str | os.PathLike) -> Dict[str, Any]:
     if payload.get("version") != VERSION:
         raise WeightsError(f"{path} has format version {payload.get('version')}; this library reads version {VERSION}")
     return payload
+
+
+def _load_failure(error: Exception) -> str:
+    """torch.load's many-line complaint (whose advice, weights_only=False, is unsafe), in one line."""
+    text = str(error)
+    found = re.search(r"unsupported GLOBAL ([\w.]+)", text)
+    if found:
+        return (f"it holds Python objects other than tensors and plain data ({found.group(1)}), "
+                "refused because loading them could run code")
+    if "Weights only load failed" in text:
+        return "truncated, corrupt, or not a torch file (unpickling failed)"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"truncated, corrupt, or not a torch file ({lines[0] if lines else type(error).__name__})"
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike, model_config: ModelConfig) -> Dict[str, Any]:
