@@ -369,12 +369,8 @@ def test_non_finite_responses_keep_the_box_finite(measure, bad):
     "measure",
     [
         "normalised_peak",
-        pytest.param("psr", marks=pytest.mark.xfail(strict=True, reason=(
-            "siamese_tracker._score: a NaN/inf response gives a NaN (or inf) psr, which is never below "
-            "lost_threshold, so the tracker moves on a garbage peak and reports score=nan, lost=False"))),
-        pytest.param("sigmoid", marks=pytest.mark.xfail(strict=True, reason=(
-            "siamese_tracker._score: geometry.response_confidence(nan) is nan, never below lost_threshold, "
-            "so a NaN response map moves the box and reports score=nan, lost=False"))),
+        "psr",
+        "sigmoid",
     ],
 )
 def test_nan_responses_are_a_lost_target_with_a_finite_score(measure):

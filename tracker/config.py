@@ -7,6 +7,7 @@ a typo in a config must never be silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ def _check_value(cls: type, key_path: str, name: str, expected: Any, value: Any)
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"config key '{key_path}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"config key '{key_path}' must be a finite number, got {value!r}")
         return float(value)
     if expected is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -143,8 +146,14 @@ def _check_ranges(config, prefix: str) -> None:
             raise ValueError(f"config key '{prefix}window_influence' must be in [0, 1], got {config.window_influence}")
         if not 0.0 <= config.scale_lr <= 1.0:
             raise ValueError(f"config key '{prefix}scale_lr' must be in [0, 1], got {config.scale_lr}")
-        if config.response_upsample < 1:
-            raise ValueError(f"config key '{prefix}response_upsample' must be >= 1, got {config.response_upsample}")
+        if not 1 <= config.response_upsample <= 64:
+            raise ValueError(f"config key '{prefix}response_upsample' must be in 1..64, got {config.response_upsample}")
+        if config.context < 0.0:
+            raise ValueError(f"config key '{prefix}context' must be >= 0, got {config.context}")
+        if config.min_size <= 0.0:
+            raise ValueError(f"config key '{prefix}min_size' must be > 0 pixels, got {config.min_size}")
+        if not 0.0 < config.scale_penalty <= 1.0:
+            raise ValueError(f"config key '{prefix}scale_penalty' must be in (0, 1], got {config.scale_penalty}")
         if config.confidence not in CONFIDENCE_MEASURES:
             raise ValueError(f"config key '{prefix}confidence' must be one of {', '.join(CONFIDENCE_MEASURES)}, got {config.confidence!r}")
         if config.found_threshold < config.lost_threshold:
@@ -167,6 +176,9 @@ def _check_ranges(config, prefix: str) -> None:
     if isinstance(config, ModelConfig):
         if config.head_similarity not in ("xcorr", "cosine"):
             raise ValueError(f"config key '{prefix}head_similarity' must be xcorr or cosine, got {config.head_similarity!r}")
+        for name in ("response_size", "total_stride"):
+            if getattr(config, name) < 1:
+                raise ValueError(f"config key '{prefix}{name}' must be >= 1, got {getattr(config, name)}")
         if config.exemplar_size <= 0 or config.search_size < config.exemplar_size:
             raise ValueError(
                 f"config keys '{prefix}exemplar_size'/'{prefix}search_size' need 0 < exemplar_size <= search_size"

@@ -200,10 +200,16 @@ class Tracker:
 
     def locate(self, responses: np.ndarray, plan: SearchPlan) -> TrackResult:
         """Stage 3: turn the network's ``(S, R, R)`` responses into the new state and result."""
-        if plan.redetecting:
-            return self._locate_lost_target(responses, plan)
         state = self._state
         tracking, model = self.config.tracking, self.config.model
+        if not np.isfinite(responses).all():
+            # A broken network answer is no evidence: count it as a low score and hold still.
+            streak = state.low_score_streak + 1
+            lost = state.lost or streak >= tracking.lost_after_frames
+            self._state = dataclasses.replace(state, lost=lost, low_score_streak=streak)
+            return TrackResult(center_size_to_xywh(state.center, state.size), 0.0, lost)
+        if plan.redetecting:
+            return self._locate_lost_target(responses, plan)
         upsampled = geometry.upsample_responses(responses, tracking.response_upsample)
         scale_index = geometry.select_scale(upsampled, self._scale_penalties)
         response = geometry.apply_window(upsampled[scale_index], self._window, tracking.window_influence)
