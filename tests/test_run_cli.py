@@ -146,6 +146,11 @@ def test_bad_arguments_are_clear(clip, onnx_model, tmp_path, capsys, monkeypatch
     with pytest.raises(SystemExit):
         run_cli.main([images, "--box", "1,2,3"])
     assert "four comma-separated numbers" in capsys.readouterr().err
+    video = tmp_path / "in.mp4"
+    video.write_bytes(b"not really a video")
+    with pytest.raises(SystemExit):
+        run_cli.main([str(video), "--box", "1,2,3,4", "--out", str(video), "--force"])
+    assert "is the source itself" in capsys.readouterr().err and video.read_bytes() == b"not really a video"
     assert run_cli.main([images, "--box", "1000,1000,5,5", "--model", onnx_model, "--quiet"]) == 1
     assert "outside" in capsys.readouterr().err
     assert run_cli.main([images, "--box", box_arg(boxes[0]), "--model", str(tmp_path / "w.h5")]) == 1

@@ -70,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--boxes must end in {' or '.join(BOX_FORMATS)}, got {args.boxes!r}")
     if args.out and args.boxes and os.path.abspath(args.out) == os.path.abspath(args.boxes):
         parser.error("--out and --boxes must be different files")
+    for output in (args.out, args.boxes):
+        if output and os.path.exists(args.source) and os.path.abspath(output) == os.path.abspath(args.source):
+            parser.error(f"{output!r} is the source itself; write the output to another file")
     return args
 
 
