@@ -50,3 +50,10 @@ def test_shipped_weights_track_a_held_out_train_sequence():
     boxes, _ = run_sequence(tracker, sequence.read_frames(), sequence.init_box)
     assert otb_metrics(boxes, sequence.boxes)["auc"] > 0.6
     assert np.isfinite(boxes).all()
+
+
+def test_shipped_config_file_is_the_config_inside_the_weights():
+    from tracker.config import config_path, load_config
+
+    carried = from_dict(TrackerConfig, read_weights_file(shipped_weights())["config"])
+    assert load_config(config_path("siamfc_mobilenet_v2")) == carried
