@@ -248,3 +248,12 @@ def test_benchmark_times_every_tracker_on_the_same_frames(tmp_path):
     assert all(r.fps > 0 for r in records)
     with pytest.raises(ValueError, match="repeats"):
         benchmark(sequences, {"a": first}, repeats=0, progress=False)
+
+
+def test_default_siamfc_runs_the_shipped_weights_with_the_config_they_carry():
+    from tracker.shipped import shipped_weights
+
+    if not shipped_weights().is_file():
+        pytest.skip("no shipped weights")
+    tracker = make_tracker_spec("siamfc", device="cpu").create()
+    assert tracker.config.model.backbone == "mobilenet_v2"

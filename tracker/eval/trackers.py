@@ -110,8 +110,9 @@ def _siamfc_spec(device: str, precision: str, weights: Optional[str], config: Op
         raise ValueError(f"weights file not found: {weights}")
     if config is not None and not os.path.isfile(config):
         raise ValueError(f"config file not found: {config}")
-    # A weights file named alone brings its own config; otherwise the AlexNet config.
-    carried = weights is not None and config is None and weights != default_weights_path()
+    # A weights file without --config brings its own config (the shipped one too); random
+    # weights run the AlexNet config.
+    carried = weights is not None and config is None
     if not carried:
         config = config or config_path("siamfc_alexnet")
     if weights is None:
