@@ -39,7 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", default=None, help="annotated sequences folder (default: $SIAMTRACK_DATA or ../shared/data)")
     parser.add_argument("--sequences", nargs="+", default=None, help="train-split sequences to cut real crops from (default: all train ones)")
     parser.add_argument("--frames-per-sequence", type=int, default=4, help="search frames per sequence (default: %(default)s)")
-    parser.add_argument("--calibration", default="percentile", choices=["percentile", "minmax", "entropy"], help="int8 calibration method (default: %(default)s)")
+    # The names and default of tracker.quantize.CALIBRATION_METHODS (not imported here: it needs onnxruntime).
+    parser.add_argument("--calibration", default="minmax-average", choices=["minmax-average", "minmax", "percentile", "entropy"],
+                        help="int8 calibration method: minmax-average is the mean of each calibration pair's min and max "
+                             "(see tracker/quantize.py for how they compared) (default: %(default)s)")
     parser.add_argument("--no-int8", action="store_true", help="export fp32 only")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     args = parser.parse_args(argv)

@@ -9,11 +9,20 @@ from tracker.backends.onnx_backend import OnnxBackend
 from tracker.calibration import calibration_crops, default_data_dir, sequence_splits, train_sequences
 from tracker.config import TrackerConfig
 from tracker.onnx_export import export_onnx, random_model
-from tracker.quantize import QuantizationCheckError, agreement, quantize_pair
+from tracker.quantize import (
+    CALIBRATION_METHODS,
+    DEFAULT_CALIBRATION,
+    QuantizationCheckError,
+    agreement,
+    float_backbone_nodes,
+    quantize_pair,
+)
 
 HAVE_DATA = os.path.isfile(os.path.join(default_data_dir(), "README.md"))
 pytestmark = pytest.mark.skipif(not HAVE_DATA, reason="annotated sequences not found (set SIAMTRACK_DATA)")
 CPU = ["CPUExecutionProvider"]
+WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
+SHIPPED_INT8 = os.path.join(WEIGHTS, "siamfc_mobilenet_v2.int8.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +41,7 @@ def test_int8_pair_is_written_with_int8_metadata(quantized):
     assert (template_path, search_path) == (stem + ".int8.template.onnx", stem + ".int8.search.onnx")
     backend = OnnxBackend(stem + ".int8.onnx", providers=CPU)
     assert backend.precision == "int8" and backend.config == TrackerConfig()
-    assert "percentile calibration" in backend.metadata["siamtrack.calibration"]
+    assert f"{DEFAULT_CALIBRATION} calibration" in backend.metadata["siamtrack.calibration"]
     assert not [name for name in os.listdir(os.path.dirname(stem)) if "partial" in name]
 
 
@@ -88,3 +97,42 @@ def test_splits_come_from_the_data_readme():
     assert "Crossing" in names and not set(names) & {n for n, s in splits.items() if s == "eval"}
     with pytest.raises(ValueError, match="not listed"):
         train_sequences(default_data_dir(), ["NoSuchSequence"])
+
+
+def _int8_weight_convs(graph):
+    return {n.name for n in graph.node if n.op_type == "Conv" and any(i.endswith("DequantizeLinear_Output") for i in n.input[1:2])}
+
+
+def test_mobilenet_v2_keeps_its_input_normalisation_and_first_blocks_fp32():
+    graph = onnx.load(os.path.join(WEIGHTS, "siamfc_mobilenet_v2.search.onnx")).graph
+    names = set(float_backbone_nodes(graph, "mobilenet_v2"))
+    convs = {n.name for n in graph.node if n.op_type == "Conv"} & names
+    # The stem conv, block 1 (depthwise, projection) and block 2 (expansion, depthwise, projection);
+    # not blocks 10-13, whose names also start with "features.1".
+    assert convs == {"/backbone/features/features.0/features.0.0/Conv", "/backbone/features/features.1/conv/conv.0/Conv",
+                     "/backbone/features/features.1/conv/conv.2/Conv", "/backbone/features/features.2/conv/conv.0/Conv",
+                     "/backbone/features/features.2/conv/conv.2/Conv", "/backbone/features/features.2/conv/conv.4/Conv"}
+    assert {"/backbone/Mul", "/backbone/Add"} <= names
+    assert float_backbone_nodes(graph, "alexnet") == []
+    with pytest.raises(ValueError, match="was it written by python -m export from a mobilenet_v2 model"):
+        float_backbone_nodes(onnx.GraphProto(), "mobilenet_v2")
+
+
+def test_shipped_int8_model_is_int8_after_block_2():
+    backend = OnnxBackend(SHIPPED_INT8, providers=CPU)
+    assert backend.precision == "int8" and f"{DEFAULT_CALIBRATION} calibration" in backend.metadata["siamtrack.calibration"]
+    for role in ("template", "search"):
+        graph = onnx.load(os.path.join(WEIGHTS, f"siamfc_mobilenet_v2.int8.{role}.onnx")).graph
+        backbone_convs = {n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith("/backbone/")}
+        # 40 backbone convs: 6 stay fp32, the other 34 (blocks 3-13 and the adjust layer) take int8 weights.
+        assert len(backbone_convs) == 40
+        assert _int8_weight_convs(graph) == backbone_convs - set(float_backbone_nodes(graph, "mobilenet_v2"))
+        assert len(_int8_weight_convs(graph)) == 34
+
+
+def test_export_offers_the_calibration_methods_of_quantize():
+    from export.__main__ import parse_args
+
+    assert parse_args(["--weights", "w.pt"]).calibration == DEFAULT_CALIBRATION
+    for method in CALIBRATION_METHODS:
+        assert parse_args(["--weights", "w.pt", "--calibration", method]).calibration == method
