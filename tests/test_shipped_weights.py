@@ -57,3 +57,13 @@ def test_shipped_config_file_is_the_config_inside_the_weights():
 
     carried = from_dict(TrackerConfig, read_weights_file(shipped_weights())["config"])
     assert load_config(config_path("siamfc_mobilenet_v2")) == carried
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_shipped_onnx_models_carry_the_same_config(int8):
+    pytest.importorskip("onnxruntime")
+    from tracker.backends.onnx_backend import OnnxBackend
+    from tracker.shipped import shipped_onnx
+
+    backend = OnnxBackend(str(shipped_onnx(int8=int8)), providers=["CPUExecutionProvider"])
+    assert backend.config == from_dict(TrackerConfig, read_weights_file(shipped_weights())["config"])
