@@ -3,13 +3,12 @@
 A fake backend stands in for the network: it answers a bump at the centre of every crop,
 as strong as the crop's centre is bright. The "target" is a bright square on a grey frame.
 """
-import dataclasses
-
 import numpy as np
 import pytest
 
-from tracker import Tracker, TrackerConfig, TrackingConfig
-from tracker.backends.fake import FakeBackend
+from tracker import TrackerConfig
+
+from fake_tracking import centre, make_tracker
 
 GREY, BRIGHT = 90, 250
 BOX = (300.0, 200.0, 40.0, 40.0)  # centre (320, 220)
@@ -43,16 +42,6 @@ class Scripted:
         amplitude = 1.0 if self.calls == 0 else self.amplitudes[self.calls - 1]
         self.calls += 1
         return amplitude * brightness_responses(crops, col_offset=self.col_offset)
-
-
-def make_tracker(respond, **tracking):
-    config = TrackerConfig(tracking=dataclasses.replace(TrackingConfig(), **tracking))
-    return Tracker(FakeBackend(respond), config)
-
-
-def centre(box):
-    x, y, w, h = box
-    return np.array([x + w / 2, y + h / 2])
 
 
 def test_score_is_the_peak_relative_to_the_first_frame():

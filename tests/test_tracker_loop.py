@@ -1,12 +1,12 @@
 """The tracking loop with a fake backend: known responses must give known moves."""
-import dataclasses
-
 import numpy as np
 import pytest
 
-from tracker import Tracker, TrackerConfig, TrackingConfig
+from tracker import Tracker, TrackerConfig
 from tracker.backends import Backend
 from tracker.backends.fake import FakeBackend
+
+from fake_tracking import centre, make_tracker
 
 FRAME = np.full((480, 640, 3), 90, dtype=np.uint8)
 BOX = (300.0, 200.0, 40.0, 40.0)  # centre (320, 220); 40x40 -> template crop 80, search crop 80*255/127
@@ -24,16 +24,6 @@ def bump_responses(row_offset=0, col_offset=0, scale_amplitudes=(0.5, 1.0, 0.5),
         return np.stack([offset + logit * a * bump for a in scale_amplitudes]).astype(np.float32)
 
     return respond
-
-
-def make_tracker(respond, **tracking):
-    config = TrackerConfig(tracking=dataclasses.replace(TrackingConfig(), **tracking))
-    return Tracker(FakeBackend(respond), config)
-
-
-def centre(box):
-    x, y, w, h = box
-    return np.array([x + w / 2, y + h / 2])
 
 
 def test_fake_backend_satisfies_protocol():

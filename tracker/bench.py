@@ -29,7 +29,7 @@ def time_stages(tracker: Tracker, frame: np.ndarray, box, updates: int, warmup: 
         start = time.perf_counter()
         crops, plan = tracker.search_crops(frame)
         cropped = time.perf_counter()
-        responses = tracker.backend.score(tracker._state.template_features, crops)
+        responses = tracker.backend.score(tracker.template_features, crops)
         scored = time.perf_counter()
         tracker.locate(responses, plan)
         done = time.perf_counter()

@@ -118,6 +118,11 @@ class Tracker:
         return self._state is not None and self._state.lost
 
     @property
+    def reference_peak(self) -> Optional[float]:
+        """The template's raw peak on its own first frame, which scores are measured against (None before ``init``)."""
+        return None if self._state is None else self._state.reference_peak
+
+    @property
     def template_features(self) -> Any:
         """The backend's features of the template (None before ``init``); lets a caller batch several trackers' network calls."""
         return None if self._state is None else self._state.template_features

@@ -65,7 +65,7 @@ def trace_sequence(tracker, sequence: Sequence) -> SequenceTrace:
     tracker.backend = recorder
     frames = sequence.read_frames()
     tracker.init(frames[0], sequence.init_box)
-    reference = tracker._state.reference_peak
+    reference = tracker.reference_peak
     values = {name: [] for name in MEASURES}
     boxes, lost = [], []
     for frame in frames[1:]:
