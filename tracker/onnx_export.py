@@ -10,9 +10,9 @@ peak, and the peak's location, for every response map. Any failure raises
 The backbones are traced by torch's exporter. The cross-correlation is written
 directly in ONNX because torch's exporter cannot express a convolution whose kernel
 (the template features) has a dynamic batch of targets; writing it here lets one run
-score N targets' crops: the crops' features of N targets are stacked along channels
-and convolved with a block-diagonal kernel (zeros off the diagonal), which costs N
-times the (small) correlation and nothing in the backbone. The checks against
+score N targets' crops: a batched MatMul of each target's template taps with its own
+crops' features, then a shifted sum (see ``_append_correlation``), which costs N times
+one target's correlation and nothing in the backbone. The checks against
 ``SiamFC.score`` make sure it computes what the torch head computes.
 """
 from __future__ import annotations
@@ -122,68 +122,98 @@ def _append_correlation(
     ``response[n*S + s] = scale * corr(x_feat[n*S + s], z_feat[n]) + bias``, as the torch
     head computes it; with ``similarity="cosine"`` the kernel is divided by its norm and
     each window's correlation by the window's norm (``heads.CrossCorrelation``).
+
+    A convolution with the template features as its one-output-channel kernel is a
+    matrix-vector product over a (C*h*w) x (R*R) im2col matrix on CPU (3.7 ms for three
+    MobileNetV2 crops, measured). Written instead as ``corr[i, j] = sum_{u,v} P[u, v, i+u, j+v]``
+    with ``P[u, v] = z[:, u, v] . x_feat`` (one batched MatMul, per target, so N targets
+    cost N times one), the shifted sum is two "skew" steps: padding a flattened axis
+    by one row's worth turns the diagonal ``P[u, i+u]`` into the column ``i`` of a
+    reshaped view, which a ReduceSum adds up. Same sums, 1.2 ms for those crops.
     """
     if similarity not in ("xcorr", "cosine"):
         raise ValueError(f"cannot export head similarity {similarity!r}; supported: xcorr, cosine")
     graph = backbone.graph
     features_name = graph.output[0].name
     channels, kernel_h, kernel_w = feature_shape
+    rows, cols = response_size + kernel_h - 1, response_size + kernel_w - 1  # the search features' size
     p = CORRELATION_PREFIX
     ints = lambda name, values: numpy_helper.from_array(np.asarray(values, dtype=np.int64), p + name)
     floats = lambda name, values: numpy_helper.from_array(np.asarray(values, dtype=np.float32), p + name)
     graph.initializer.extend([
         ints("minus_one", [-1]),
-        ints("kernel_hw", [kernel_h, kernel_w]),
-        ints("one_r_r", [1, response_size, response_size]),
-        ints("axes_234", [2, 3, 4]),
-        ints("axis_0", [0]),
+        ints("zero", [0]),
+        ints("axis_1", [1]),
+        ints("axis_2", [2]),
+        ints("axis_3", [3]),
         ints("channels", [channels]),
+        ints("kernel_by_channel", [0, kernel_w * kernel_h, channels]),
+        ints("feature_pixels", [rows * cols]),
+        # Skew over (u, i): (M, w, h*rows*cols) padded by h*cols -> (M, w, h, rows*cols + cols), first response_size rows.
+        ints("by_column_tap", [-1, kernel_w, kernel_h * rows * cols]),
+        ints("row_skew_pad", [0, 0, 0, 0, 0, kernel_h * cols]),
+        ints("row_skewed", [-1, kernel_w, kernel_h, rows * cols + cols]),
+        ints("response_rows_end", [response_size * cols]),
+        # Skew over (v, j): (M, w*response_size*cols) padded by w -> (M, w, response_size*cols + 1).
+        ints("flat_rows", [-1, kernel_w * response_size * cols]),
+        ints("column_skew_pad", [0, 0, 0, kernel_w]),
+        ints("column_skewed", [-1, kernel_w, response_size * cols + 1]),
+        ints("column_taps", [-1, kernel_w, response_size, cols]),
+        ints("response_end", [response_size]),
         floats("scale", scale),
     ])
     nodes = []
     kernel_source = SEARCH_FEATURES_INPUT
     if similarity == "cosine":
-        graph.initializer.extend([floats("eps", eps), floats("zero", 0.0), floats("window_ones", np.ones((1, channels, kernel_h, kernel_w)))])
+        graph.initializer.extend([floats("eps", eps), floats("zero_f", 0.0), floats("window_ones", np.ones((1, 1, kernel_h, kernel_w)))])
         nodes += [
             helper.make_node("ReduceL2", [SEARCH_FEATURES_INPUT], [p + "z_norm"], axes=[1, 2, 3], keepdims=1, name=p + "z_norm"),
             helper.make_node("Add", [p + "z_norm", p + "eps"], [p + "z_norm_eps"], name=p + "z_norm_eps"),
             helper.make_node("Div", [SEARCH_FEATURES_INPUT, p + "z_norm_eps"], [p + "z_unit"], name=p + "z_unit"),
         ]
         kernel_source = p + "z_unit"
+    outside = {SEARCH_FEATURES_INPUT, features_name, kernel_source}  # names not of this block's making
+
+    def node(op: str, inputs: Sequence[str], output: str, **attributes) -> onnx.NodeProto:
+        return helper.make_node(op, [i if i in outside else p + i for i in inputs], [p + output], name=p + output, **attributes)
+
     nodes += [
-        helper.make_node("Shape", [SEARCH_FEATURES_INPUT], [p + "targets"], start=0, end=1, name=p + "targets"),
-        helper.make_node("Shape", [features_name], [p + "feature_hw"], start=2, end=4, name=p + "feature_hw"),
-        # x_feat (N*S, C, H, W) -> (N, S, C, H, W) -> (S, N, C, H, W) -> (S, N*C, H, W)
-        helper.make_node("Concat", [p + "targets", p + "minus_one", p + "channels", p + "feature_hw"], [p + "by_target_shape"], axis=0, name=p + "by_target_shape"),
-        helper.make_node("Reshape", [features_name, p + "by_target_shape"], [p + "by_target"], name=p + "by_target"),
-        helper.make_node("Transpose", [p + "by_target"], [p + "by_scale"], perm=[1, 0, 2, 3, 4], name=p + "by_scale"),
-        helper.make_node("Mul", [p + "targets", p + "channels"], [p + "target_channels"], name=p + "target_channels"),
-        helper.make_node("Concat", [p + "minus_one", p + "target_channels", p + "feature_hw"], [p + "stacked_shape"], axis=0, name=p + "stacked_shape"),
-        helper.make_node("Reshape", [p + "by_scale", p + "stacked_shape"], [p + "stacked"], name=p + "stacked"),
-        # Block-diagonal kernel (N, N*C, h, w): target n's features in channel block n, zeros elsewhere.
-        helper.make_node("Concat", [p + "targets", p + "targets"], [p + "eye_shape"], axis=0, name=p + "eye_shape"),
-        helper.make_node("ConstantOfShape", [p + "eye_shape"], [p + "zeros"], value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]), name=p + "zeros"),
-        helper.make_node("EyeLike", [p + "zeros"], [p + "eye"], name=p + "eye"),
-        helper.make_node("Unsqueeze", [p + "eye", p + "axes_234"], [p + "eye5"], name=p + "eye5"),
-        helper.make_node("Unsqueeze", [kernel_source, p + "axis_0"], [p + "z5"], name=p + "z5"),
-        helper.make_node("Mul", [p + "eye5", p + "z5"], [p + "blocks"], name=p + "blocks"),
-        helper.make_node("Concat", [p + "targets", p + "minus_one", p + "kernel_hw"], [p + "kernel_shape"], axis=0, name=p + "kernel_shape"),
-        helper.make_node("Reshape", [p + "blocks", p + "kernel_shape"], [p + "kernel"], name=p + "kernel"),
-        helper.make_node("Conv", [p + "stacked", p + "kernel"], [p + "by_scale_maps"], kernel_shape=[kernel_h, kernel_w], name=p + "conv"),
-        # (S, N, R, R) -> (N, S, R, R) -> (N*S, 1, R, R)
-        helper.make_node("Transpose", [p + "by_scale_maps"], [p + "target_major"], perm=[1, 0, 2, 3], name=p + "target_major"),
-        helper.make_node("Concat", [p + "minus_one", p + "one_r_r"], [p + "response_shape"], axis=0, name=p + "response_shape"),
-        helper.make_node("Reshape", [p + "target_major", p + "response_shape"], [p + "raw"], name=p + "raw"),
+        # Template (N, C, h, w) -> (N, 1, w*h, C): tap (v, u) is row v*h + u.
+        node("Transpose", [kernel_source], "taps_vu", perm=[0, 3, 2, 1]),
+        node("Reshape", ["taps_vu", "kernel_by_channel"], "taps"),
+        node("Unsqueeze", ["taps", "axis_1"], "taps_per_target"),
+        # Search features (N*S, C, rows, cols) -> (N, S, C, rows*cols).
+        node("Shape", [SEARCH_FEATURES_INPUT], "targets", start=0, end=1),
+        node("Concat", ["targets", "minus_one", "channels", "feature_pixels"], "by_target_shape", axis=0),
+        node("Reshape", [features_name, "by_target_shape"], "by_target"),
+        # P (N, S, w*h, rows*cols): every tap's dot product with every feature pixel.
+        node("MatMul", ["taps_per_target", "by_target"], "tap_maps"),
+        # Sum over u of P[v, u, i+u, x] -> (N*S, w, response_size*cols).
+        node("Reshape", ["tap_maps", "by_column_tap"], "row_flat"),
+        node("Pad", ["row_flat", "row_skew_pad"], "row_padded"),
+        node("Reshape", ["row_padded", "row_skewed"], "row_aligned"),
+        node("Slice", ["row_aligned", "zero", "response_rows_end", "axis_3"], "row_windows"),
+        node("ReduceSum", ["row_windows", "axis_2"], "row_sums", keepdims=0),
+        # Sum over v of Q[v, i, j+v] -> (N*S, 1, response_size, response_size).
+        node("Reshape", ["row_sums", "flat_rows"], "column_flat"),
+        node("Pad", ["column_flat", "column_skew_pad"], "column_padded"),
+        node("Reshape", ["column_padded", "column_skewed"], "column_aligned"),
+        node("Slice", ["column_aligned", "zero", "response_rows_end", "axis_2"], "column_trimmed"),
+        node("Reshape", ["column_trimmed", "column_taps"], "column_windows_wide"),
+        node("Slice", ["column_windows_wide", "zero", "response_end", "axis_3"], "column_windows"),
+        node("ReduceSum", ["column_windows", "axis_1"], "raw", keepdims=1),
     ]
     last = p + "raw"
     if similarity == "cosine":
         nodes += [
-            helper.make_node("Mul", [features_name, features_name], [p + "x_squared"], name=p + "x_squared"),
-            helper.make_node("Conv", [p + "x_squared", p + "window_ones"], [p + "window_sq"], kernel_shape=[kernel_h, kernel_w], name=p + "window_sq"),
-            helper.make_node("Max", [p + "window_sq", p + "zero"], [p + "window_sq_pos"], name=p + "window_sq_pos"),
-            helper.make_node("Sqrt", [p + "window_sq_pos"], [p + "window_norm"], name=p + "window_norm"),
-            helper.make_node("Add", [p + "window_norm", p + "eps"], [p + "window_norm_eps"], name=p + "window_norm_eps"),
-            helper.make_node("Div", [last, p + "window_norm_eps"], [p + "cosine"], name=p + "cosine"),
+            node("Mul", [features_name, features_name], "x_squared"),
+            # Sum over channels first, then over the window: the same sum as a ones kernel over (C, h, w).
+            node("ReduceSum", ["x_squared", "axis_1"], "x_squared_sum", keepdims=1),
+            node("Conv", ["x_squared_sum", "window_ones"], "window_sq", kernel_shape=[kernel_h, kernel_w]),
+            node("Max", ["window_sq", "zero_f"], "window_sq_pos"),
+            node("Sqrt", ["window_sq_pos"], "window_norm"),
+            node("Add", ["window_norm", "eps"], "window_norm_eps"),
+            node("Div", ["raw", "window_norm_eps"], "cosine"),
         ]
         last = p + "cosine"
     output = SEARCH_OUTPUT if bias is None else p + "scaled"
