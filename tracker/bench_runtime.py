@@ -150,8 +150,12 @@ def main(argv=None) -> None:
     from .config import TrackerConfig, config_path, from_dict, load_config
     from .eval.trackers import TrackerUnavailable, make_tracker_spec
     from .model import build_model
-    from .onnx_export import export_onnx, random_model
-    from .quantize import agreement, quantize_pair
+    try:
+        from .onnx_export import export_onnx, random_model
+        from .quantize import agreement, quantize_pair
+    except ModuleNotFoundError as error:
+        raise SystemExit(f"error: the benchmark exports and compares ONNX models and needs {error.name}: "
+                         "pip install -c constraints.txt -e \".[export]\"") from None
     from .siamese_tracker import Tracker
     from .weights import read_weights_file
 

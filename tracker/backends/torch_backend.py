@@ -10,6 +10,8 @@ from ..model import SiamFC, fuse_batchnorm
 
 
 PRECISIONS = ("fp32", "bf16")
+# Search crops per backbone call when several targets are scored on CPU (see score_batch).
+CPU_CROPS_PER_CALL = 3
 
 
 def resolve_device(device: str) -> torch.device:
@@ -61,14 +63,23 @@ class TorchBackend:
     def score_batch(self, template_features: Sequence[torch.Tensor], search_crops: np.ndarray) -> np.ndarray:
         """N targets' features and ``(N*S, X, X, 3)`` crops grouped by target -> ``(N*S, R, R)``.
 
-        One backbone call embeds every crop; the (cheap) correlation then runs once per
-        target with the model's own head, so each target's maps equal ``score``'s.
+        One backbone call embeds every crop on a GPU (calls of ``CPU_CROPS_PER_CALL`` crops
+        on CPU, which is faster there); the (cheap) correlation then runs once per target
+        with the model's own head, so each target's maps equal ``score``'s.
         """
         targets = len(template_features)
         if targets == 0 or len(search_crops) % targets:
             raise ValueError(f"{len(search_crops)} search crops cannot be split evenly over {targets} targets")
         per_target = len(search_crops) // targets
-        search_features = self.model.backbone(self._to_tensor(search_crops))
+        crops = self._to_tensor(search_crops)
+        if self.device.type == "cpu":
+            # On CPU a big batch is slower than its parts: MobileNetV2's 128x128 activations for
+            # 48 crops (16 targets) are ~300 MB and fall out of cache; measured 1195 ms for one
+            # call of 48 crops against 479 ms for 16 calls of 3 (747 ms in 4 calls of 12).
+            search_features = torch.cat([self.model.backbone(crops[start : start + CPU_CROPS_PER_CALL])
+                                         for start in range(0, len(crops), CPU_CROPS_PER_CALL)])
+        else:
+            search_features = self.model.backbone(crops)
         responses = torch.cat([
             self.model.head(features, search_features[index * per_target : (index + 1) * per_target])
             for index, features in enumerate(template_features)
