@@ -1,0 +1,82 @@
+"""``python -m tracker.eval.tune``: grid parsing, the train-split guard, and a run on synthetic data."""
+import csv
+import os
+
+import cv2
+import pytest
+
+from tracker.backends.onnx_backend import OnnxBackend
+from tracker.config import TrackerConfig
+from tracker.eval.tune import check_train_split, grid_configs, main, parse_grid_option
+from tracker.shipped import default_model
+from tracker.synthetic import moving_texture_clip
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    root = tmp_path / "data"
+    rows = []
+    for seed, (name, split) in enumerate((("alpha", "eval"), ("gamma", "train"))):
+        frames, boxes = moving_texture_clip(frame_count=6, width=160, height=120, target_size=(32, 32), step=2.0, seed=seed)
+        os.makedirs(root / name / "img")
+        for index, frame in enumerate(frames, start=1):
+            cv2.imwrite(str(root / name / "img" / f"{index:04d}.jpg"), frame)
+        with open(root / name / "groundtruth_rect.txt", "w") as handle:
+            handle.writelines(f"{x + 1},{y + 1},{w},{h}\n" for x, y, w, h in boxes)
+        rows.append(f"| {name} | 6 | {split} |")
+    with open(root / "README.md", "w") as handle:
+        handle.write("| name | frames | SPLIT |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+    return str(root)
+
+
+def test_parse_grid_option_types_values_like_yaml():
+    assert parse_grid_option("scale_step=1.025, 1.05") == ("scale_step", [1.025, 1.05])
+    assert parse_grid_option("scale_count=3,5") == ("scale_count", [3, 5])
+    assert parse_grid_option("redetect=true,false") == ("redetect", [True, False])
+    for bad, message in (("scale_step", "FIELD=V1"), ("scale_step=", "FIELD=V1"), ("backbone=x", "not a tracking parameter"),
+                         ("scale_lr=0.5,0.5", "repeat")):
+        with pytest.raises(ValueError, match=message):
+            parse_grid_option(bad)
+
+
+def test_grid_configs_cover_every_combination_and_keep_the_rest():
+    base = TrackerConfig()
+    combinations = grid_configs(base, {"scale_step": [1.025, 1.05], "scale_lr": [0.3, 0.6]})
+    assert [change for change, _ in combinations] == [
+        {"scale_step": 1.025, "scale_lr": 0.3}, {"scale_step": 1.025, "scale_lr": 0.6},
+        {"scale_step": 1.05, "scale_lr": 0.3}, {"scale_step": 1.05, "scale_lr": 0.6},
+    ]
+    _, last = combinations[-1]
+    assert (last.tracking.scale_step, last.tracking.scale_lr) == (1.05, 0.6)
+    assert last.tracking.window_influence == base.tracking.window_influence and last.model == base.model
+    with pytest.raises(ValueError, match="scale_step"):
+        grid_configs(base, {"scale_step": [0.5]})  # checked like a config file: must be >= 1
+
+
+def test_eval_split_sequences_are_refused(data_root):
+    check_train_split(data_root, ["gamma"])
+    with pytest.raises(ValueError, match=r"alpha \(eval\)"):
+        check_train_split(data_root, ["gamma", "alpha"])
+    with pytest.raises(ValueError, match="not in the README"):
+        check_train_split(data_root, ["nowhere"])
+
+
+def test_runs_the_grid_marks_the_models_own_setting_and_writes_csv(data_root, tmp_path, capsys):
+    own = OnnxBackend(str(default_model(int8=True))).config.tracking
+    out = str(tmp_path / "grid.csv")
+    grid = ["--grid", f"scale_step={own.scale_step},{own.scale_step + 0.05}", "--grid", f"scale_lr={own.scale_lr}"]
+    assert main(["--data", data_root, *grid, "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "2 combinations x 1 sequences (6 frames): gamma" in printed
+    assert printed.count("(the model's own)") == 1
+    with open(out, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["scale_step", "scale_lr", "mean AUC", "gamma"] and len(rows) == 3
+    assert all(0.0 <= float(row[2]) <= 1.0 for row in rows[1:])
+    assert main(["--data", data_root, "--grid", "scale_step=1.05", "--out", out]) == 2  # no overwrite without --force
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_refuses_eval_sequences_before_tracking(data_root, capsys):
+    assert main(["--data", data_root, "--grid", "scale_step=1.05", "--sequences", "alpha"]) == 2
+    assert "train-split sequences only" in capsys.readouterr().err
