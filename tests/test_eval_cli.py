@@ -85,3 +85,22 @@ def test_siamfc_says_random_weights(data_root, tmp_path, capsys):
     printed = capsys.readouterr().out
     if not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "siamfc_mobilenet_v2.pt")):
         assert "siamfc (random weights)" in printed
+
+
+def test_siamfc_runs_an_onnx_model(data_root, tmp_path, capsys):
+    from tracker.shipped import default_model
+
+    model = str(default_model(int8=True))
+    out = str(tmp_path / "onnx")
+    assert main(["--data", data_root, "--trackers", "siamfc", "--sequences", "alpha", "--weights", model, "--out", out, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "siamfc (siamfc_mobilenet_v2.int8, ONNX)" in printed
+    with open(os.path.join(out, "table.csv"), newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["sequence"] == "alpha"]
+    assert len(rows) == 1 and float(rows[0]["auc"]) > 0.5  # an easy synthetic clip
+
+
+def test_missing_onnx_model_is_a_clear_error(data_root, tmp_path, capsys):
+    code = main(["--data", data_root, "--trackers", "siamfc", "--weights", str(tmp_path / "none.onnx"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert code != 0
+    assert "ONNX model file(s) not found" in capsys.readouterr().err

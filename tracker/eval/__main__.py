@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence (quick checks)")
     parser.add_argument("--device", default="auto", help="siamfc device: auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="siamfc precision (default: %(default)s)")
-    parser.add_argument("--weights", default=None, help="siamfc weights file, run with the config it carries unless --config is given (default: weights/siamfc_mobilenet_v2.pt when present, else random weights)")
+    parser.add_argument("--weights", default=None, help="siamfc weights file (.pt), or an exported ONNX model (X.onnx, X.int8.onnx: run on onnxruntime), run with the config it carries unless --config is given (default: weights/siamfc_mobilenet_v2.pt when present, else random weights)")
     parser.add_argument("--config", default=None, help="siamfc tracker YAML (default: the weights file's own, else tracker/configs/siamfc_alexnet.yaml)")
     parser.add_argument("--peers", default=None, help="folder with nanotrack-v2/ and vittrack/ models (default: $SIAMTRACK_PEERS, else ../shared/peers)")
     parser.add_argument("--speed", action="store_true", help="speed benchmark instead of accuracy: fps of every tracker on the same frames")

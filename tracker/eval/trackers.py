@@ -101,9 +101,38 @@ def _opencv_factory(*names: str) -> Optional[Callable[[], object]]:
     return None
 
 
+def _siamfc_onnx_spec(model: str, config: Optional[str]) -> TrackerSpec:
+    """Our tracker on onnxruntime: the ``X.onnx`` pair, with the config it carries unless ``config``."""
+    from ..backends.onnx_backend import model_files
+
+    pair = model_files(model)
+    missing = [p for p in pair if not os.path.isfile(p)]
+    if missing:
+        raise ValueError(f"ONNX model file(s) not found: {', '.join(missing)} (a model is a .template.onnx/.search.onnx pair)")
+    if config is not None and not os.path.isfile(config):
+        raise ValueError(f"config file not found: {config}")
+    built = []
+
+    def create():
+        if not built:
+            from ..backends.onnx_backend import OnnxBackend
+            from ..config import load_config
+            from ..siamese_tracker import Tracker
+
+            backend = OnnxBackend(model)
+            built.append(Tracker(backend, load_config(config) if config else backend.config))
+        return built[0]
+
+    stem = os.path.basename(model)[: -len(".onnx")]
+    fingerprint = f"siamfc|onnx={','.join(file_digest(p) for p in pair)}|config={file_digest(config) if config else 'carried'}"
+    return TrackerSpec("siamfc", f"siamfc ({stem}, ONNX)", fingerprint, create, f"ONNX model {model}")
+
+
 def _siamfc_spec(device: str, precision: str, weights: Optional[str], config: Optional[str]) -> TrackerSpec:
     from ..config import config_path
 
+    if weights is not None and weights.endswith(".onnx"):
+        return _siamfc_onnx_spec(weights, config)
     if weights is None and config is None and os.path.isfile(default_weights_path()):
         weights = default_weights_path()
     if weights is not None and not os.path.isfile(weights):
