@@ -4,7 +4,7 @@ import torch
 
 from tracker.backbones import BACKBONES, build_backbone
 from tracker.config import ModelConfig
-from tracker.heads import CrossCorrelation
+from tracker.heads import CrossCorrelation, correlate_taps
 from tracker.model import SiamFC, UntrainedWarning, build_model, fuse_batchnorm
 
 
@@ -37,6 +37,22 @@ def test_head_scale_and_pairs():
     expected = 0.001 * (z[0] * x[0, :, 1:4, 2:5]).sum()
     torch.testing.assert_close(pairs[0, 0, 1, 2], expected)
     assert not any(p.requires_grad for p in head.parameters())  # no bias by default, scale is a constant
+
+
+@pytest.mark.parametrize("kernel, features, crops", [((3, 3), (7, 7), 2), ((2, 4), (5, 9), 3), ((8, 8), (32, 32), 3), ((1, 1), (4, 6), 1)])
+def test_correlate_taps_equals_the_convolution(kernel, features, crops):
+    torch.manual_seed(0)
+    z = torch.randn(1, 5, *kernel)
+    x = torch.randn(crops, 5, *features)
+    expected = torch.nn.functional.conv2d(x, z)
+    got = correlate_taps(z, x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    # channels_last search features (the CPU backend's layout) give the same maps
+    torch.testing.assert_close(correlate_taps(z, x.contiguous(memory_format=torch.channels_last)), expected, rtol=1e-5, atol=1e-5)
+    # one cell by hand: template at offset (row 1, col 0)
+    if features[0] > kernel[0] and features[1] >= kernel[1]:
+        torch.testing.assert_close(got[0, 0, 1, 0], (z[0] * x[0, :, 1 : 1 + kernel[0], 0 : kernel[1]]).sum(), rtol=1e-5, atol=1e-5)
 
 
 def test_head_bias_is_a_parameter():

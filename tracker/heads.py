@@ -24,6 +24,32 @@ def cosine_correlation_pairs(z_feat: torch.Tensor, x_feat: torch.Tensor, eps: fl
     return dots / _window_norms(x_feat, z_feat.shape[-2], z_feat.shape[-1], eps)
 
 
+def correlate_taps(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
+    """``F.conv2d(x_feat, z_feat)`` for one template (1, C, h, w) over crops (S, C, H, W), faster on CPU.
+
+    A convolution with a single output channel runs on CPU as a matrix-vector product over
+    a large im2col matrix (4.8 ms for three MobileNetV2 crops, 128 x 32 x 32 against 8 x 8,
+    measured). Here every template tap (u, v) is dotted with every feature pixel in one
+    matrix product, ``P[v, u, y, x]``, and the response ``sum_{u,v} P[v, u, i+u, j+v]`` is
+    gathered by two "skew" steps: padding a flattened axis by one row's worth turns the
+    diagonal ``P[u, i+u]`` into column ``i`` of a reshaped view, which a sum adds up
+    (1.3 ms for the same crops). The ONNX export writes the same steps
+    (``tracker/onnx_export.py``). Result: (S, 1, H-h+1, W-w+1).
+    """
+    _, channels, height, width = z_feat.shape
+    crops, _, rows, cols = x_feat.shape
+    out_rows, out_cols = rows - height + 1, cols - width + 1
+    taps = z_feat[0].permute(2, 1, 0).reshape(width * height, channels)  # tap (v, u) is row v*height + u
+    products = torch.matmul(taps, x_feat.reshape(crops, channels, rows * cols))  # (S, w*h, H*W)
+    # Sum over u of P[v, u, i+u, x] -> (S, w, out_rows*W).
+    skewed = F.pad(products.reshape(crops, width, height * rows * cols), (0, height * cols))
+    row_sums = skewed.reshape(crops, width, height, rows * cols + cols)[..., : out_rows * cols].sum(2)
+    # Sum over v of Q[v, i, j+v] -> (S, out_rows, out_cols).
+    skewed = F.pad(row_sums.reshape(crops, width * out_rows * cols), (0, width))
+    windows = skewed.reshape(crops, width, out_rows * cols + 1)[..., : out_rows * cols]
+    return windows.reshape(crops, width, out_rows, cols)[..., :out_cols].sum(1).unsqueeze(1)
+
+
 class CrossCorrelation(nn.Module):
     """``score = scale * (z_feat ⋆ x_feat) [+ bias]``.
 
@@ -47,9 +73,9 @@ class CrossCorrelation(nn.Module):
         """``z_feat`` (1, C, h, w), ``x_feat`` (S, C, H, W) -> (S, 1, H-h+1, W-w+1)."""
         if self.similarity == "cosine":
             kernel = z_feat / (z_feat.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-6)
-            out = F.conv2d(x_feat, kernel) / _window_norms(x_feat, z_feat.shape[-2], z_feat.shape[-1], 1e-6)
+            out = correlate_taps(kernel, x_feat) / _window_norms(x_feat, z_feat.shape[-2], z_feat.shape[-1], 1e-6)
         else:
-            out = F.conv2d(x_feat, z_feat)
+            out = correlate_taps(z_feat, x_feat)
         out = out * self.scale
         return out + self.bias if self.bias is not None else out
 
