@@ -60,3 +60,9 @@ def test_runs_the_grid_marks_the_models_own_setting_and_writes_csv(data_root, tm
 def test_refuses_eval_sequences_before_tracking(data_root, capsys):
     assert main(["--data", data_root, "--grid", "scale_step=1.05", "--sequences", "alpha"]) == 2
     assert "train-split sequences only" in capsys.readouterr().err
+
+
+def test_no_train_sequences_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "README.md").write_text("| name | SPLIT |\n|---|---|\n| only | eval |\n")
+    assert main(["--data", str(tmp_path), "--grid", "scale_step=1.05"]) == 2
+    assert "no train-split sequences" in capsys.readouterr().err

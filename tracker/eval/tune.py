@@ -104,6 +104,8 @@ def main(argv=None) -> int:
         data_dir = args.data or default_data_root()
         splits = read_splits(data_dir)
         names = [n.strip() for n in args.sequences.split(",") if n.strip()] if args.sequences else [n for n, s in splits.items() if s == "train"]
+        if not names:
+            raise ValueError(f"no train-split sequences listed in {data_dir}/README.md")
         check_train_split(data_dir, names)
         if args.max_frames is not None and args.max_frames < 2:
             raise ValueError("--max-frames must be at least 2 (the first frame only initialises)")
