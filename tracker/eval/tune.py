@@ -117,10 +117,8 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    from ..calibration import read_frame
-
     sequences = load_dataset(data_dir, names=names)
-    decoded = [(s, [read_frame(p) for p in s.frame_paths[: args.max_frames]]) for s in sequences]
+    decoded = [(s, s.read_frames(args.max_frames)) for s in sequences]
     frames = sum(len(f) for _, f in decoded)
     print(f"{len(combinations)} combinations x {len(decoded)} sequences ({frames} frames): {', '.join(s.name for s, _ in decoded)}")
     started = time.perf_counter()
