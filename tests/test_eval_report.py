@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tracker.eval import report
-from tracker.eval.datasets import Sequence
+from tracker.datasets import Sequence
 from tracker.eval.runner import RunRecord, SpeedRecord
 
 TRUTH = np.array([[0, 0, 10, 10], [5, 0, 10, 10], [20, 20, 10, 10], [np.nan] * 4], dtype=float)

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from tracker.eval.datasets import Sequence, load_otb_sequence
+from tracker.datasets import Sequence, load_otb_sequence
 from tracker.eval.metrics import otb_metrics
 from tracker.eval.runner import benchmark, box_of, evaluate, run_sequence
 from tracker.eval.trackers import (

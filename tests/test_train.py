@@ -131,7 +131,7 @@ needs_data = pytest.mark.skipif(not (DATA / "README.md").exists(), reason="../sh
 
 @needs_data
 def test_splits_are_read_and_eval_sequences_refused():
-    from tracker.eval.datasets import read_splits
+    from tracker.datasets import read_splits
     from tracker.train.sources import training_and_validation
 
     splits = read_splits(str(DATA))

@@ -54,6 +54,15 @@ def test_image_folder_source(tmp_path):
     assert [int(f[0, 0, 0]) for f in frames] == [0, 50, 100]
 
 
+def test_image_folder_source_names_an_undecodable_image(tmp_path):
+    cv2.imwrite(str(tmp_path / "0000.png"), np.zeros((8, 10, 3), np.uint8))
+    (tmp_path / "0001.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    with FrameSource(str(tmp_path)) as source:
+        assert source.read().shape == (8, 10, 3)
+        with pytest.raises(ValueError, match="could not decode image .*0001.png"):
+            source.read()
+
+
 def test_bad_sources(tmp_path):
     with pytest.raises(MissingFileError, match="video source not found"):
         FrameSource(str(tmp_path / "missing.mp4"))

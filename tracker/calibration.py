@@ -9,38 +9,26 @@ numbers reported on them.
 The data folder is ``--data`` on the command line, else ``$SIAMTRACK_DATA``, else
 ``../shared/data`` next to the repository. Sequences use the OTB layout:
 ``<name>/img/0001.jpg ...`` and ``groundtruth_rect.txt`` with 1-based ``x,y,w,h`` lines.
-Sequences are read with the evaluation toolkit's loaders (``tracker.eval.datasets``);
-this module imports numpy and OpenCV only.
+Sequences, splits and frames are read with :mod:`tracker.datasets`; this module imports
+numpy and OpenCV only.
 """
 from __future__ import annotations
 
 import os
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from . import geometry
 from .boxes import xywh_to_center_size
 from .config import ModelConfig, TrackingConfig
+from .datasets import Sequence as AnnotatedSequence, default_data_root, load_otb_sequence, read_image, read_splits
 from .errors import MissingFileError
-from .eval.datasets import DATA_ENV, Sequence as AnnotatedSequence, default_data_root, load_otb_sequence, read_splits
 
-
-def default_data_dir() -> str:
-    """``$SIAMTRACK_DATA`` if set, else ``../shared/data`` relative to the repository root."""
-    return default_data_root()
-
-
-def sequence_splits(data_dir: str) -> dict:
-    """``{sequence name: split}`` from the ``SPLIT`` column of the data folder's README.md table."""
-    try:
-        return read_splits(data_dir)
-    except MissingFileError:
-        raise MissingFileError(
-            f"{os.path.join(data_dir, 'README.md')} not found: it says which sequences are train and which eval; "
-            f"point --data (or ${DATA_ENV}) at the sequences folder"
-        ) from None
+# Older names, kept while callers move to tracker.datasets (default_data_root, read_splits, read_image).
+default_data_dir = default_data_root
+sequence_splits = read_splits
+read_frame = read_image
 
 
 def train_sequences(data_dir: str, names: Optional[Sequence[str]] = None) -> List[str]:
@@ -49,13 +37,13 @@ def train_sequences(data_dir: str, names: Optional[Sequence[str]] = None) -> Lis
     Asking for an eval-split or unknown sequence is an error: calibration must never see
     the sequences the tracker is evaluated on.
     """
-    splits = sequence_splits(data_dir)
+    splits = read_splits(data_dir)
     train = sorted((name for name, split in splits.items() if split == "train"), key=str.lower)
     if names is None:
         names = train
     for name in names:
         if splits.get(name) != "train":
-            what = f"an {splits[name]}-split sequence" if name in splits else "not listed in README.md"
+            what = f"an {splits[name]}-split sequence" if name in splits else "not listed in the split table"
             raise ValueError(f"sequence {name!r} is {what}; calibration uses train-split sequences only: {', '.join(train)}")
     missing = [name for name in names if not os.path.isdir(os.path.join(data_dir, name, "img"))]
     if missing:
@@ -66,13 +54,6 @@ def train_sequences(data_dir: str, names: Optional[Sequence[str]] = None) -> Lis
 def load_sequence(data_dir: str, name: str) -> AnnotatedSequence:
     """One OTB-layout sequence (0-based boxes, NaN rows where the target is not visible)."""
     return load_otb_sequence(os.path.join(data_dir, name))
-
-
-def read_frame(path: str) -> np.ndarray:
-    frame = cv2.imread(path, cv2.IMREAD_COLOR)
-    if frame is None:
-        raise ValueError(f"could not decode image {path}")
-    return frame
 
 
 def sequence_crops(
@@ -86,7 +67,7 @@ def sequence_crops(
     The template comes from the first frame; ``search_frames`` search pyramids come from
     frames spread evenly over the rest, each cut around the previous frame's box.
     """
-    first = read_frame(sequence.frame_paths[0])
+    first = read_image(sequence.frame_paths[0])
     fill_color = tuple(float(c) for c in first.reshape(-1, 3).mean(axis=0))
     center, size = xywh_to_center_size(sequence.init_box)
     template_crop_size, _ = geometry.context_crop_sizes(size, tracking.context, model.exemplar_size, model.search_size)
@@ -96,7 +77,7 @@ def sequence_crops(
     usable = [i for i in range(1, len(sequence)) if visible[i - 1]]
     picks = [usable[int(round(k))] for k in np.linspace(0, len(usable) - 1, min(search_frames, len(usable)))] if usable else []
     for index in picks:
-        frame = read_frame(sequence.frame_paths[index])
+        frame = read_image(sequence.frame_paths[index])
         center, size = xywh_to_center_size(sequence.boxes[index - 1])
         _, search_crop_size = geometry.context_crop_sizes(size, tracking.context, model.exemplar_size, model.search_size)
         crops = geometry.crop_scales(frame, center, search_crop_size * factors, model.search_size, fill_color)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .boxes import Box
+from .datasets import read_image
 from .errors import MissingFileError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -94,11 +95,7 @@ class FrameSource:
         if self._images is not None:
             if not self._images:
                 return None
-            path = self._images.pop(0)
-            frame = cv2.imread(path, cv2.IMREAD_COLOR)
-            if frame is None:
-                raise ValueError(f"could not decode image {path}")
-            return frame
+            return read_image(self._images.pop(0))
         ok, frame = self._capture.read()
         return frame if ok and frame is not None and frame.size else None
 

@@ -1,10 +1,12 @@
-"""Evaluation toolkit: sequence loaders, OTB/GOT-10k metrics, a runner for any tracker
-with ``init``/``update``, reports and plots. ``python -m tracker.eval --help`` is the CLI.
+"""Evaluation toolkit: OTB/GOT-10k metrics, a runner for any tracker with
+``init``/``update``, reports and plots. ``python -m tracker.eval --help`` is the CLI.
+The sequence loaders live in :mod:`tracker.datasets`; the common ones are re-exported
+here so ``tracker.eval`` alone covers loading, running and scoring.
 
 Knows nothing of how a tracker works: ours, OpenCV's and test fakes all go through
 :func:`runner.run_sequence`. Importing this package imports neither torch nor matplotlib.
 """
-from .datasets import (
+from ..datasets import (
     Sequence,
     default_data_root,
     load_dataset,

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 
-from .datasets import default_data_root, load_dataset
+from ..datasets import default_data_root, load_dataset
 from .trackers import TRACKER_NAMES, available_specs, default_peers_root, parse_tracker_names
 
 

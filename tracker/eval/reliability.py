@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence as SequenceOf
 import numpy as np
 
 from .. import confidence, geometry
-from .datasets import Sequence, default_data_root, load_dataset
+from ..datasets import Sequence, default_data_root, load_dataset
 from .metrics import iou
 
 MEASURES = ("score", "sigmoid_peak", "psr", "normalised_peak")

@@ -15,7 +15,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence as Sequence
 
 import numpy as np
 
-from .datasets import Sequence
+from ..datasets import Sequence
 from .metrics import PRECISION_RANK_THRESHOLD, PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS, got10k_metrics, otb_metrics
 from .runner import RunRecord, SpeedRecord
 

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence as Sequence
 
 import numpy as np
 
-from .datasets import Sequence
+from ..datasets import Sequence
 from .trackers import TrackerSpec
 
 NO_BOX = (float("nan"),) * 4

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..shipped import shipped_weights
-from .datasets import repository_root
+from ..datasets import repository_root
 
 TRACKER_NAMES = ("siamfc", "mil", "nano", "vit", "kcf", "csrt")
 PEERS_ENV = "SIAMTRACK_PEERS"

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from ..config import TrackerConfig, TrackingConfig, from_dict
-from .datasets import Sequence, default_data_root, load_dataset, read_splits
+from ..datasets import Sequence, default_data_root, load_dataset, read_splits
 from .metrics import otb_metrics
 from .runner import run_sequence
 

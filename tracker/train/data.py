@@ -16,12 +16,12 @@ import os
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from .. import geometry
 from ..boxes import xywh_to_center_size
+from ..datasets import read_image
 from .augment import AugmentConfig, photometric, warp_patch
 from .labels import balanced_weights, response_labels
 
@@ -95,9 +95,7 @@ class PatchCache:
             valid = valid[:max_frames]
         targets, randoms = [], []
         for index in valid:
-            frame = cv2.imread(sequence.frame_paths[index], cv2.IMREAD_COLOR)
-            if frame is None:
-                raise ValueError(f"could not read frame {sequence.frame_paths[index]}")
+            frame = read_image(sequence.frame_paths[index])
             targets.append(crop_patch(frame, sequence.boxes[index], self.context, self.exemplar_size, self.search_size))
             box = random_box(frame.shape[1], frame.shape[0], rng)
             randoms.append(crop_patch(frame, box, self.context, self.exemplar_size, self.search_size))

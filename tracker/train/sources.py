@@ -1,10 +1,10 @@
 """Where training sequences come from, and the validation used during training.
 
-Sequences are read by the evaluation toolkit's loaders (OTB and GOT-10k layouts, one box
-convention), so training and evaluation can never disagree about a box or a split.
-Training takes every ``train``-split sequence of the data folder's README table; a
-folder without such a table (a GOT-10k or ILSVRC-VID train folder, say) is all training
-data. Sequences marked ``eval`` are never read.
+Sequences are read by :mod:`tracker.datasets`, the loaders evaluation uses (OTB and
+GOT-10k layouts, one box convention), so training and evaluation can never disagree about
+a box or a split. Training takes every ``train``-split sequence of the data folder's split
+table (``splits.csv`` or the README table); a folder without one (a GOT-10k or ILSVRC-VID
+train folder, say) is all training data. Sequences marked ``eval`` are never read.
 """
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import MissingFileError
-from ..eval.datasets import Sequence as AnnotatedSequence
-from ..eval.datasets import load_dataset, load_sequence, read_splits
+from ..datasets import Sequence as AnnotatedSequence
+from ..datasets import has_split_table, load_dataset, load_sequence, read_image, read_splits
 from ..eval.metrics import otb_metrics
 from .data import TrainingSequence
 
@@ -38,17 +37,9 @@ def load_otb_sequence(folder: str) -> TrainingSequence:
     return as_training_sequence(load_sequence(folder))
 
 
-def _has_split_table(root: str) -> bool:
-    try:
-        read_splits(root)
-    except (MissingFileError, ValueError):
-        return False
-    return True
-
-
 def training_and_validation(root: str, validation_names: Sequence[str]) -> Tuple[List[TrainingSequence], List[TrainingSequence]]:
     """Train-split sequences minus the validation ones, and the validation ones (also train split)."""
-    if _has_split_table(root):
+    if has_split_table(root):
         splits = read_splits(root)
         for name in validation_names:
             if splits.get(name) != "train":
@@ -68,12 +59,10 @@ def training_and_validation(root: str, validation_names: Sequence[str]) -> Tuple
 
 def validation_function(sequences: Sequence[TrainingSequence], max_frames: int):
     """A ``validate(model, tracker_config) -> {"validation_auc": ...}`` over the first frames of each sequence."""
-    import cv2
-
     clips = []
     for sequence in sequences:
         count = min(max_frames, len(sequence.frame_paths))
-        clips.append(([cv2.imread(p) for p in sequence.frame_paths[:count]], sequence.boxes[:count]))
+        clips.append(([read_image(p) for p in sequence.frame_paths[:count]], sequence.boxes[:count]))
 
     def validate(model, tracker_config) -> Dict[str, float]:
         from ..backends.torch_backend import TorchBackend

@@ -1,20 +1,28 @@
-"""Sequence loaders: OTB, GOT-10k and video layouts, box files, splits, the real data folder."""
+"""tracker.datasets: the layout registry, OTB/GOT-10k/video loaders, box files, the image
+reader, split tables (splits.csv and README), the real data folder."""
 import os
+from types import MappingProxyType
 
 import cv2
 import numpy as np
 import pytest
 
-from tracker.eval.datasets import (
+from tracker.datasets import (
+    LAYOUTS,
+    SPLITS_FILE,
+    Layout,
     Sequence,
+    detect_layout,
     load_dataset,
     load_got10k_sequence,
     load_otb_sequence,
     load_sequence,
     load_video_sequence,
     read_box_file,
+    read_image,
     read_splits,
 )
+from tracker.datasets import layouts
 
 REAL_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 needs_real_data = pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="../shared/data (the real sequences) is not present")
@@ -199,8 +207,106 @@ def test_load_dataset_without_readme(tmp_path):
     _otb(root, ["1,1,4,4"], name="Only")
     os.makedirs(root / "not_a_sequence")
     assert [s.name for s in load_dataset(str(root))] == ["Only"]
-    with pytest.raises(ValueError, match="README.md not found"):
+    with pytest.raises(ValueError, match="README.md not found, nor .*splits.csv"):
         load_dataset(str(root), split="eval")
+
+
+
+def test_registry_lists_the_layouts_and_dispatches_to_their_loaders(tmp_path):
+    assert list(LAYOUTS) == ["otb", "got10k", "video"]
+    folder = _otb(tmp_path, ["1,1,4,4", "2,2,4,4"])
+    assert detect_layout(folder) == "otb"
+    sequence = load_sequence(folder, name="renamed")
+    assert sequence.name == "renamed" and sequence.layout == "otb"
+    np.testing.assert_array_equal(sequence.boxes[1], [1, 1, 4, 4])  # through the OTB loader: shifted to 0-based
+
+
+def test_a_new_layout_is_one_registry_entry(tmp_path, monkeypatch):
+    folder = tmp_path / "custom"
+    _write_frames(str(folder), ["a.png", "b.png"])
+    _write_text(str(folder / "boxes.fake"), "0,0,3,3\n1,1,3,3\n")
+
+    def load_fake(path, name=None):
+        paths = [os.path.join(path, n) for n in ("a.png", "b.png")]
+        return Sequence(name or "fake", read_box_file(os.path.join(path, "boxes.fake"), one_based=False), paths, layout="fake")
+
+    fake = Layout(lambda path: os.path.isfile(os.path.join(path, "boxes.fake")), load_fake, "a folder with boxes.fake")
+    with pytest.raises(ValueError, match="not a sequence"):
+        load_sequence(str(folder))
+    monkeypatch.setattr(layouts, "LAYOUTS", MappingProxyType({**LAYOUTS, "fake": fake}))
+    assert detect_layout(str(folder)) == "fake"
+    sequence = load_sequence(str(folder), name="x")
+    assert sequence.layout == "fake" and sequence.name == "x" and len(sequence) == 2
+    # A data folder without a split table picks up folders of the new layout too.
+    assert [s.layout for s in load_dataset(str(tmp_path))] == ["fake"]
+
+
+def test_unknown_layout_error_lists_the_registered_layouts(tmp_path):
+    folder = tmp_path / "loose"
+    _write_frames(str(folder), ["0001.jpg"])
+    with pytest.raises(ValueError, match="not a sequence") as raised:
+        load_sequence(str(folder))
+    message = str(raised.value)
+    assert str(folder) in message
+    for name, layout in LAYOUTS.items():
+        assert f"{name} ({layout.description})" in message
+    with pytest.raises(FileNotFoundError, match="sequence folder not found"):
+        detect_layout(str(tmp_path / "nowhere"))
+
+
+def test_read_image_names_a_damaged_or_missing_file(tmp_path):
+    good = str(tmp_path / "0001.png")
+    cv2.imwrite(good, np.full((6, 8), 77, np.uint8))  # grey on disk, BGR when read
+    frame = read_image(good)
+    assert frame.shape == (6, 8, 3) and frame.dtype == np.uint8 and (frame == 77).all()
+    damaged = tmp_path / "0002.png"
+    damaged.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    with pytest.raises(ValueError, match="could not decode image .*0002.png"):
+        read_image(str(damaged))
+    with pytest.raises(ValueError, match="could not decode image .*0003.png"):
+        read_image(str(tmp_path / "0003.png"))
+
+
+def test_a_damaged_frame_fails_when_read_and_names_the_file(tmp_path):
+    folder = _otb(tmp_path, ["1,1,4,4"] * 3)
+    (tmp_path / "Seq" / "img" / "0002.jpg").write_bytes(b"\xff\xd8\xff" + b"\x00" * 32)
+    sequence = load_otb_sequence(folder)  # loading reads no pixels
+    assert sequence.frame(0).shape == (10, 12, 3)
+    with pytest.raises(ValueError, match="0002.jpg"):
+        sequence.read_frames()
+
+
+def _two_split_sources(tmp_path):
+    root = tmp_path / "data"
+    for name in ("A", "B", "C"):
+        _otb(root, ["1,1,4,4"], name=name)
+    _write_text(str(root / "README.md"), "| name | split |\n|---|---|\n| A | eval |\n| B | train |\n| C | train |\n")
+    return root
+
+
+def test_split_file_takes_precedence_over_the_readme(tmp_path):
+    root = _two_split_sources(tmp_path)
+    assert read_splits(str(root)) == {"A": "eval", "B": "train", "C": "train"}
+    _write_text(str(root / SPLITS_FILE), "Name, Split, note\nA, Train, moved\n\nB, eval,\n")
+    assert read_splits(str(root)) == {"A": "train", "B": "eval"}
+    assert read_splits(str(root / "README.md"))["A"] == "eval"  # a README given directly is still read
+    assert [s.name for s in load_dataset(str(root), split="train")] == ["A"]
+    assert [s.name for s in load_dataset(str(root))] == ["A", "B"]  # C is not in the split file
+    with pytest.raises(ValueError, match="unknown split 'test'; .*splits.csv has: eval, train, all"):
+        load_dataset(str(root), split="test")
+
+
+def test_a_malformed_split_file_is_an_error_not_all_training_data(tmp_path):
+    root = _two_split_sources(tmp_path)
+    for text, words in (
+        ("sequence,set\nA,train\n", "header with name and split"),
+        ("name,split\nA,train,extra\n", "line 2: expected 2 values"),
+        ("name,split\nA,train\nA,eval\n", "line 3: sequence 'A' is listed twice"),
+        ("name,split\n", "lists no sequences"),
+    ):
+        _write_text(str(root / SPLITS_FILE), text)
+        with pytest.raises(ValueError, match=words):
+            load_dataset(str(root))
 
 
 @needs_real_data

@@ -1,0 +1,59 @@
+"""Image files and video files to BGR uint8 frames: the one reader every dataset uses.
+
+A frame that cannot be decoded is a ``ValueError`` naming the file, never a ``None``
+that fails later inside a crop.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from typing import List, Tuple
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def read_image(path: str) -> np.ndarray:
+    """The image at ``path`` as an ``(H, W, 3)`` BGR uint8 array (grey images are expanded)."""
+    frame = cv2.imread(path, cv2.IMREAD_COLOR)
+    if frame is None:
+        raise ValueError(f"could not decode image {path} (missing, empty, damaged or not an image format OpenCV reads)")
+    return frame
+
+
+def read_video_frames(path: str, max_frames: int) -> List[np.ndarray]:
+    """Up to ``max_frames`` frames from the start of a video file (fewer when it ends sooner)."""
+    capture = cv2.VideoCapture(path)
+    frames = []
+    try:
+        while len(frames) < max_frames:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    return frames
+
+
+def video_frame_count(path: str) -> int:
+    """The frame count a video's container states; 0 when it states none. ValueError when OpenCV cannot open it."""
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise ValueError(f"could not open video {path} (OpenCV cannot read it)")
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+
+
+def numbered_images(folder: str) -> List[Tuple[int, str]]:
+    """``(number, path)`` of the images in ``folder`` named by a number (``0001.jpg``), sorted by number."""
+    numbered = []
+    for path in glob.glob(os.path.join(glob.escape(folder), "*")):
+        stem, extension = os.path.splitext(os.path.basename(path))
+        if extension.lower() in IMAGE_EXTENSIONS and stem.isdigit():
+            numbered.append((int(stem), path))
+    return sorted(numbered)
