@@ -24,8 +24,8 @@ from tracker import Tracker, config_path
 from tracker.boxes import Box
 from tracker.draw import draw_result
 from tracker.model import UntrainedWarning
-from tracker.run import build_backend, box_argument, resolve_model
-from tracker.shipped import WEIGHTS_FOLDER
+from tracker.run import box_argument
+from tracker.shipped import WEIGHTS_FOLDER, default_model
 from tracker.video import AtomicVideoWriter, FrameSource, check_output_path, unused_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,32 +69,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--int8", dest="int8", action="store_true", default=None, help="without --model: the shipped int8 ONNX model")
     precision.add_argument("--fp32", dest="int8", action="store_false", help="without --model: the shipped fp32 model")
-    parser.add_argument("--config", default=None, help="torch weights only: tracker YAML config (default: the one the weights carry)")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="torch weights only: network precision")
+    parser.add_argument("--config", default=None, help="tracker YAML config whose tracking section replaces the model's (default: the one the model carries)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="torch weights only: network precision (default: fp32)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     return parser.parse_args(argv)
 
 
 def build_tracker(args: argparse.Namespace) -> Tracker:
     """The tracker for ``--model`` (or the shipped default), saying which model runs."""
-    try:
-        model = resolve_model(args.model, args.int8)
-    except ValueError:
-        if args.model or args.int8:
-            raise
-        print(f"note: no trained model in {WEIGHTS_FOLDER.relative_to(REPO)}/; using random weights (tracking will be poor)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UntrainedWarning)
-            return Tracker.from_files(args.config or config_path("siamfc_alexnet"), None, device="auto", precision=args.precision)
+    model = args.model or (None if args.int8 is None else str(default_model(args.int8)))
+    if model is None:
+        try:
+            model = str(default_model())
+        except ValueError:
+            print(f"note: no trained model in {WEIGHTS_FOLDER.relative_to(REPO)}/; using random weights (tracking will be poor)")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UntrainedWarning)
+                return Tracker.from_model(args.config or config_path("siamfc_alexnet"), precision=args.precision)
     shown = os.path.relpath(model) if os.path.isabs(model) else model
-    if args.config is not None:
-        if model.endswith(".onnx"):
-            raise ValueError("--config applies to torch weights (.pt); an ONNX model carries its own config")
-        print(f"model: {shown} with config {args.config}")
-        return Tracker.from_files(args.config, model, device="auto", precision=args.precision)
-    backend, config = build_backend(model, device="auto", precision=args.precision)
-    print(f"model: {shown}")
-    return Tracker(backend, config)
+    print(f"model: {shown}" + (f" with config {args.config}" if args.config else ""))
+    return Tracker.from_model(model, config=args.config, precision=args.precision)
 
 
 def open_source(args: argparse.Namespace):

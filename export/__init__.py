@@ -1,1 +1,1 @@
-"""``python -m export``: export trained weights to ONNX (fp32 and int8) and check them. See ``export/__main__.py``."""
+"""``python -m export`` from the repository root: the same command as ``python -m tracker.export``."""

@@ -5,7 +5,7 @@ import cv2
 import pytest
 
 from tracker.config import ModelConfig
-from tracker.synthetic import moving_texture_clip
+from tools.synthetic import moving_texture_clip
 
 
 @pytest.fixture

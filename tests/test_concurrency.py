@@ -10,8 +10,8 @@ import torch
 
 from tracker import Tracker
 from tracker.backends.fake import FakeBackend
-from tracker.soak import build_backend, soak_config
-from tracker.synthetic import moving_texture_clip
+from tools.soak import build_backend, soak_config
+from tools.synthetic import moving_texture_clip
 
 THREADS = 4
 

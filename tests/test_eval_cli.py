@@ -85,4 +85,4 @@ def test_siamfc_runs_an_onnx_model(data_root, tmp_path, capsys):
 def test_missing_onnx_model_is_a_clear_error(data_root, tmp_path, capsys):
     code = main(["--data", data_root, "--trackers", "siamfc", "--weights", str(tmp_path / "none.onnx"), "--out", str(tmp_path / "o"), "--quiet"])
     assert code != 0
-    assert "ONNX model file(s) not found" in capsys.readouterr().err
+    assert "model file(s) not found" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from tracker.eval.trackers import (
     parse_tracker_names,
 )
 from tracker.siamese_tracker import TrackResult
-from tracker.synthetic import moving_texture_clip
+from tools.synthetic import moving_texture_clip
 
 REAL_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 needs_real_data = pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="../shared/data (the real sequences) is not present")
@@ -156,7 +156,7 @@ def test_siamfc_spec_says_random_weights_and_rejects_missing_files(tmp_path):
     if not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "siamfc_mobilenet_v2.pt")):
         assert spec.label == "siamfc (random weights)" and "random weights" in spec.note
     assert make_tracker_spec("siamfc", precision="bf16").fingerprint != spec.fingerprint
-    with pytest.raises(ValueError, match="weights file not found"):
+    with pytest.raises(ValueError, match=r"model file\(s\) not found"):
         make_tracker_spec("siamfc", weights=str(tmp_path / "none.pt"))
 
 

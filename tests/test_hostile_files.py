@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from tracker import ModelConfig, Tracker, TrackerConfig, TrackingConfig
 from tracker import run as run_cli
 from tracker.backends.fake import FakeBackend
-from tracker.backends.onnx_backend import OnnxBackend, model_files
+from tracker.backends.onnx_backend import OnnxBackend
+from tracker.onnx_format import model_files
 from tracker.config import from_dict, load_config
 from tracker.errors import WeightsError
-from tracker.onnx_export import export_onnx, random_model
-from tracker.synthetic import moving_texture_clip
+from tracker.export.exporter import export_onnx, random_model
+from tools.synthetic import moving_texture_clip
 from tracker.video import FrameSource
 from tracker.weights import read_weights_file, save_weights
 
@@ -121,7 +122,7 @@ WEIGHT_DAMAGE = ["empty", "random_bytes", "text", "truncated_0.01", "truncated_0
 def test_damaged_weights_are_clear_errors(kind, weights, tmp_path):
     path = damaged_weights(kind, weights, tmp_path)
     with pytest.raises(WeightsError, match=str(path)) as raised:
-        Tracker.from_weights(path, device="cpu")
+        Tracker.from_model(path, device="cpu")
     assert isinstance(raised.value, ValueError)
     message = str(raised.value)
     assert "\n" not in message and "weights_only=False" not in message  # one line, no unsafe advice
@@ -151,7 +152,7 @@ def test_weights_carrying_a_config_of_wrong_types(weights, tmp_path):
     path = tmp_path / "bad_config.pt"
     torch.save(payload, path)
     with pytest.raises(ValueError, match="tracking.scale_count' must be an integer"):
-        Tracker.from_weights(path, device="cpu")
+        Tracker.from_model(path, device="cpu")
 
 
 def test_weights_with_nan_values_track_as_lost_with_a_finite_box(weights, tmp_path, clip):
@@ -162,7 +163,7 @@ def test_weights_with_nan_values_track_as_lost_with_a_finite_box(weights, tmp_pa
         next(p for p in model.parameters() if p.dim() == 4)[0, 0, 0, 0] = float("nan")
     path = tmp_path / "nan.pt"
     save_weights(path, model, TrackerConfig())
-    tracker = Tracker.from_weights(path, device="cpu")
+    tracker = Tracker.from_model(path, device="cpu")
     frames, boxes = clip
     tracker.init(frames[0], boxes[0])
     for frame in frames[1:3]:

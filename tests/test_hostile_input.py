@@ -15,7 +15,7 @@ from tracker.backends.fake import FakeBackend
 from tracker.backends.torch_backend import TorchBackend
 from tracker.boxes import MAX_BOX_FRAMES, MIN_BOX_SIDE, clip_to_frame, validate_box
 from tracker.config import CONFIDENCE_MEASURES
-from tracker.synthetic import moving_texture_clip
+from tools.synthetic import moving_texture_clip
 
 RESPONSE_SIZE = TrackerConfig().model.response_size
 FRAME = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)

@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from tracker import soak
+from tools import soak
 from tracker.backends.fake import FakeBackend
 from tracker.boxes import clip_to_frame
-from tracker.synthetic import scripted_clip
+from tools.synthetic import scripted_clip
 
 MAX_RSS_GROWTH_MB = 20.0
 # The default suite shares two CPU cores with other work: a window's median may move with the

@@ -4,8 +4,8 @@ import torch
 
 from tracker.backbones import BACKBONES, build_backbone
 from tracker.config import ModelConfig
-from tracker.heads import CrossCorrelation, correlate_taps
-from tracker.model import SiamFC, UntrainedWarning, build_model, fuse_batchnorm
+from tracker.heads import HEADS, CorrelationHead, build_head, correlate_taps
+from tracker.model import SiamFC, UntrainedWarning, build_model, fuse_batchnorm, int8_float_modules
 
 
 def test_alexnet_feature_shapes(random_model):
@@ -19,8 +19,8 @@ def test_score_batch_of_search_crops_against_one_template(random_model):
     z = random_model.embed(torch.rand(1, 3, 127, 127) * 255)
     x = torch.rand(3, 3, 255, 255) * 255
     with torch.inference_mode():
-        batched = random_model.score(z, x)
-        singles = torch.cat([random_model.score(z, x[i : i + 1]) for i in range(3)])
+        batched = random_model.score(z, x)["response"]
+        singles = torch.cat([random_model.score(z, x[i : i + 1])["response"] for i in range(3)])
     assert batched.shape == (3, 1, 17, 17)
     torch.testing.assert_close(batched, singles, rtol=1e-4, atol=1e-4)
 
@@ -28,11 +28,13 @@ def test_score_batch_of_search_crops_against_one_template(random_model):
 def test_head_scale_and_pairs():
     z = torch.randn(2, 4, 3, 3)
     x = torch.randn(2, 4, 7, 7)
-    head = CrossCorrelation(scale=0.001)
+    head = CorrelationHead(scale=0.001)
     pairs = head.forward_pairs(z, x)
     assert pairs.shape == (2, 1, 5, 5)
     for i in range(2):
-        torch.testing.assert_close(pairs[i : i + 1], head(z[i : i + 1], x[i : i + 1]))
+        torch.testing.assert_close(pairs[i : i + 1], head(z[i : i + 1], x[i : i + 1])["response"])
+    # Two targets with one crop each in one call: the same as the pairs.
+    torch.testing.assert_close(head(z, x)["response"], pairs)
     # 0.001 times the plain correlation, computed by hand at one location.
     expected = 0.001 * (z[0] * x[0, :, 1:4, 2:5]).sum()
     torch.testing.assert_close(pairs[0, 0, 1, 2], expected)
@@ -56,7 +58,7 @@ def test_correlate_taps_equals_the_convolution(kernel, features, crops):
 
 
 def test_head_bias_is_a_parameter():
-    head = CrossCorrelation(bias=True)
+    head = CorrelationHead(bias=True)
     assert [name for name, _ in head.named_parameters()] == ["bias"]
 
 
@@ -105,7 +107,7 @@ def test_score_exports_to_onnx_with_dynamic_batch(random_model, tmp_path):
             self.model = model
 
         def forward(self, z_feat, search):
-            return self.model.score(z_feat, search)
+            return self.model.score(z_feat, search)["response"]
 
     z = torch.randn(1, 256, 6, 6)
     path = tmp_path / "score.onnx"
@@ -119,22 +121,49 @@ def test_score_exports_to_onnx_with_dynamic_batch(random_model, tmp_path):
         x = np.random.default_rng(scales).uniform(0, 255, (scales, 3, 255, 255)).astype(np.float32)
         (out,) = session.run(None, {"z_feat": z.numpy(), "x": x})
         with torch.inference_mode():
-            expected = random_model.score(z, torch.from_numpy(x)).numpy()
+            expected = random_model.score(z, torch.from_numpy(x))["response"].numpy()
         assert out.shape == (scales, 1, 17, 17)
         np.testing.assert_allclose(out, expected, atol=1e-3 * np.abs(expected).max())
 
 
 def test_cosine_head_matches_pairs_and_is_bounded():
     torch.manual_seed(3)
-    head = CrossCorrelation(scale=1.0, similarity="cosine")
+    head = CorrelationHead(scale=1.0, similarity="cosine")
     z = torch.randn(1, 4, 3, 3)
     x = torch.randn(2, 4, 7, 7)
-    single = head(z, x)
+    single = head(z, x)["response"]
     pairs = head.forward_pairs(z.expand(2, -1, -1, -1), x)
     torch.testing.assert_close(single, pairs, rtol=1e-4, atol=1e-5)
     assert single.abs().max() <= 1.0 + 1e-5
     # A window equal to the template (times 5) has cosine 1.
     x[0, :, 2:5, 1:4] = 5 * z[0]
-    assert head(z, x)[0, 0, 2, 1].item() == pytest.approx(1.0, abs=1e-5)
+    assert head(z, x)["response"][0, 0, 2, 1].item() == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="similarity must be one of"):
-        CrossCorrelation(similarity="dot")
+        CorrelationHead(similarity="dot")
+
+
+@pytest.mark.parametrize("targets, crops_per_target", [(2, 3), (3, 1), (4, 2)])
+def test_correlate_taps_scores_each_target_on_its_own_crops(targets, crops_per_target):
+    torch.manual_seed(4)
+    z = torch.randn(targets, 6, 3, 4)
+    x = torch.randn(targets * crops_per_target, 6, 9, 8)
+    got = correlate_taps(z, x)
+    assert got.shape == (targets * crops_per_target, 1, 7, 5)
+    for n in range(targets):
+        rows = slice(n * crops_per_target, (n + 1) * crops_per_target)
+        torch.testing.assert_close(got[rows], torch.nn.functional.conv2d(x[rows], z[n : n + 1]), rtol=1e-5, atol=1e-5)
+
+
+def test_head_registry_builds_by_config_and_names_the_valid_heads():
+    assert isinstance(build_head(ModelConfig()), CorrelationHead)
+    assert list(HEADS) == ["correlation"]
+    with pytest.raises(ValueError, match="unknown head 'boxes'; registered heads: correlation"):
+        build_head(ModelConfig(head="boxes"))
+
+
+def test_model_names_its_outputs_and_the_modules_int8_keeps_fp32(random_model):
+    assert random_model.outputs == ("response",)
+    assert int8_float_modules(random_model) == ["head"]
+    mobilenet = SiamFC(ModelConfig(backbone="mobilenet_v2", response_size=25, template_feature_crop=8))
+    assert int8_float_modules(mobilenet) == [
+        "backbone.normalise", "backbone.features.0", "backbone.features.1", "backbone.features.2", "head"]

@@ -8,8 +8,8 @@ from tracker.backends.fake import FakeBackend
 from tracker.backends.onnx_backend import OnnxBackend
 from tracker.backends.torch_backend import TorchBackend
 from tracker.multi import MultiTracker
-from tracker.onnx_export import export_onnx, random_model
-from tracker.synthetic import moving_texture_clip
+from tracker.export.exporter import export_onnx, random_model
+from tools.synthetic import moving_texture_clip
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,8 @@ def test_torch_score_batch_equals_score(random_model):
     rng = np.random.default_rng(0)
     features = [backend.embed(rng.integers(0, 256, (127, 127, 3), dtype=np.uint8)) for _ in range(2)]
     crops = rng.integers(0, 256, (6, 255, 255, 3), dtype=np.uint8)
-    batched = backend.score_batch(features, crops)
-    singles = np.concatenate([backend.score(features[0], crops[:3]), backend.score(features[1], crops[3:])])
+    batched = backend.score_batch(features, crops)["response"]
+    singles = np.concatenate([backend.score(features[0], crops[:3])["response"], backend.score(features[1], crops[3:])["response"]])
     np.testing.assert_allclose(batched, singles, atol=1e-4 * np.abs(singles).max())
 
 
@@ -98,10 +98,10 @@ def test_backend_without_score_batch_is_called_per_target():
 
         def score(self, features, crops):
             Plain.calls += 1
-            return np.zeros((len(crops), 17, 17), np.float32)
+            return {"response": np.zeros((len(crops), 1, 17, 17), np.float32)}
 
     out = score_batch(Plain(), [None, None], np.zeros((6, 255, 255, 3), np.uint8))
-    assert out.shape == (6, 17, 17) and Plain.calls == 2
+    assert out["response"].shape == (6, 1, 17, 17) and Plain.calls == 2
     with pytest.raises(ValueError, match="cannot be split evenly"):
         score_batch(Plain(), [None, None], np.zeros((5, 255, 255, 3), np.uint8))
 

@@ -13,8 +13,8 @@ from tracker import Tracker, TrackerConfig
 from tracker.backends import Backend, BatchBackend
 from tracker.backends import onnx_backend
 from tracker.backends.onnx_backend import OnnxBackend, choose_providers, session_options
-from tracker.onnx_export import export_onnx, random_model
-from tracker.synthetic import moving_texture_clip
+from tracker.export.exporter import export_onnx, random_model
+from tools.synthetic import moving_texture_clip
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU = ["CPUExecutionProvider"]
@@ -34,7 +34,7 @@ def test_importing_and_running_the_onnx_path_never_imports_torch(model_path):
         "from tracker import Tracker\n"
         "from tracker.multi import MultiTracker\n"
         "from tracker.backends.onnx_backend import OnnxBackend\n"
-        "import tracker.quantize, tracker.calibration\n"
+        "import tracker.export.quantize, tracker.calibration, tracker.loader\n"
         f"backend = OnnxBackend({model_path!r}, providers=['CPUExecutionProvider'])\n"
         "tracker = Tracker(backend, backend.config)\n"
         "frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)\n"
@@ -64,8 +64,9 @@ def test_outputs_are_float32_numpy(model_path):
     rng = np.random.default_rng(0)
     features = backend.embed(rng.integers(0, 256, (127, 127, 3), dtype=np.uint8))
     assert isinstance(features, np.ndarray) and features.shape == (1, 256, 6, 6) and features.dtype == np.float32
-    responses = backend.score(features, rng.integers(0, 256, (3, 255, 255, 3), dtype=np.uint8))
-    assert responses.shape == (3, 17, 17) and responses.dtype == np.float32
+    outputs = backend.score(features, rng.integers(0, 256, (3, 255, 255, 3), dtype=np.uint8))
+    assert list(outputs) == ["response"] == list(backend.outputs)
+    assert outputs["response"].shape == (3, 1, 17, 17) and outputs["response"].dtype == np.float32
 
 
 def test_tracks_the_moving_texture(model_path):
@@ -79,7 +80,7 @@ def test_tracks_the_moving_texture(model_path):
 
 
 def test_missing_and_foreign_files_are_clear_errors(model_path, tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m export"):
+    with pytest.raises(FileNotFoundError, match="python -m tracker.export"):
         OnnxBackend(tmp_path / "nothing.onnx", providers=CPU)
     with pytest.raises(ValueError, match="must end in .onnx"):
         OnnxBackend(tmp_path / "weights.pt", providers=CPU)

@@ -10,10 +10,13 @@ import pytest
 import torch
 import yaml
 
-from tracker.backends.onnx_backend import OPSET, OnnxBackend, model_files
-from tracker.calibration import calibration_crops, default_data_dir
+from tracker.backends.onnx_backend import OnnxBackend
+from tracker.onnx_format import OPSET, model_files
+from tracker.calibration import calibration_crops
+from tracker.datasets import default_data_root as default_data_dir
 from tracker.config import ModelConfig, TrackerConfig, config_path, load_config
-from tracker.onnx_export import ExportCheckError, build_graphs, export_onnx, random_model
+from tracker.export.exporter import ExportCheckError, build_graphs, export_onnx, float_scopes, onnx_scope, random_model
+from tracker.heads import HEADS, CorrelationHead
 from tracker.weights import save_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +37,7 @@ def test_export_writes_the_documented_pair(exported):
     _, _, stem, (template_path, search_path), report = exported
     assert (template_path, search_path) == (stem + ".template.onnx", stem + ".search.onnx")
     assert sorted(os.listdir(os.path.dirname(stem))) == ["random_alexnet.search.onnx", "random_alexnet.template.onnx"]
-    assert report.samples["random crops"] == 6 and report.samples["batched targets"] == 6
+    assert report.samples["random crops, response"] == 6 and report.samples["2 targets in one run, response"] == 6
     assert max(report.max_relative_error.values()) < 1e-4
 
 
@@ -74,12 +77,12 @@ def test_dynamic_scales_and_targets(exported):
     features = [backend.embed(t) for t in templates]
     for scales in (1, 5):
         crops = rng.integers(0, 256, (3 * scales, 255, 255, 3), dtype=np.uint8)
-        batched = backend.score_batch(features, crops)
-        assert batched.shape == (3 * scales, 17, 17)
+        batched = backend.score_batch(features, crops)["response"]
+        assert batched.shape == (3 * scales, 1, 17, 17)
         with torch.inference_mode():
             nchw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float()
-            expected = torch.cat([model.score(model.embed(nchw(templates[n : n + 1])), nchw(crops[n * scales : (n + 1) * scales]))
-                                  for n in range(3)])[:, 0].numpy()
+            expected = torch.cat([model.score(model.embed(nchw(templates[n : n + 1])), nchw(crops[n * scales : (n + 1) * scales]))["response"]
+                                  for n in range(3)]).numpy()
         np.testing.assert_allclose(batched, expected, atol=1e-4 * np.abs(expected).max())
 
 
@@ -92,11 +95,11 @@ def test_refuses_to_overwrite_without_force(exported):
 def test_a_wrong_graph_fails_loudly_and_writes_nothing(tmp_path, monkeypatch):
     config = TrackerConfig()
     model = random_model(config, seed=1)
-    import tracker.onnx_export as onnx_export
+    import tracker.export.exporter as exporter
 
-    original = onnx_export._append_correlation
-    # A head scale off by 1%: exactly the kind of silent mistake the comparison must catch.
-    monkeypatch.setattr(onnx_export, "_append_correlation", lambda g, f, r, scale, *rest: original(g, f, r, scale * 1.01, *rest))
+    original = exporter._SearchGraph.forward
+    # A head scale off by 1% in the exported graph only: exactly the kind of silent mistake the comparison must catch.
+    monkeypatch.setattr(exporter._SearchGraph, "forward", lambda self, z, x: tuple(1.01 * out for out in original(self, z, x)))
     with pytest.raises(ExportCheckError, match="differs from torch"):
         export_onnx(model, config, str(tmp_path / "bad"))
     assert os.listdir(tmp_path) == []
@@ -149,12 +152,19 @@ def test_export_command_from_a_weights_file(tmp_path):
                "--frames-per-sequence", "1", "--no-int8"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "real crops: 3 response maps" in done.stdout  # the held-out half: 1 pair x 3 scales
+    assert "real crops, response: 3 output maps" in done.stdout  # the held-out half: 1 pair x 3 scales
     assert sorted(os.listdir(tmp_path)) == ["tiny.pt", "tiny.search.onnx", "tiny.template.onnx"]
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "tiny.search.onnx")).metadata_props}
     assert meta["siamtrack.source_weights"].startswith("tiny.pt sha256 ")
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and "--force" in again.stderr and again.stderr.count("\n") == 1
+
+
+def test_export_command_runs_from_any_directory(tmp_path):
+    for module in ("tracker.export", "export"):
+        cwd = tmp_path if module == "tracker.export" else REPO  # the top-level entry point is the repository's
+        done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=cwd, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "usage: python -m tracker.export" in done.stdout, done.stderr
 
 
 @needs_data
@@ -182,3 +192,54 @@ def test_real_crops_come_from_train_sequences_only():
     assert template.shape == (127, 127, 3) and crops.shape == (3, 255, 255, 3) and crops.dtype == np.uint8
     with pytest.raises(ValueError, match="eval-split"):
         calibration_crops(default_data_dir(), config.model, config.tracking, ["Girl"])
+
+
+def test_onnx_scope_names_modules_as_torch_names_their_nodes():
+    assert onnx_scope("head") == "/head/"
+    assert onnx_scope("backbone.normalise") == "/backbone/normalise/"
+    assert onnx_scope("backbone.features.0") == "/backbone/features/features.0/"
+    assert onnx_scope("backbone.features.1.conv.3") == "/backbone/features/features.1/conv/conv.3/"
+
+
+def test_the_head_is_traced_by_torch_and_recorded_as_fp32(exported):
+    _, _, _, (_, search_path), _ = exported
+    search = onnx.load(search_path)
+    head_ops = {n.op_type for n in search.graph.node if n.name.startswith("/head/")}
+    assert {"MatMul", "Pad", "ReduceSum"} <= head_ops
+    # Every product and sum of the correlation is the head's (no hand-written "correlation/" block).
+    assert all(n.name.startswith("/head/") for n in search.graph.node if n.op_type in ("MatMul", "Pad", "ReduceSum"))
+    meta = {p.key: p.value for p in search.metadata_props}
+    assert yaml.safe_load(meta["siamtrack.int8_float_scopes"]) == ["/head/"]
+
+
+def test_a_module_scope_torch_does_not_name_is_an_error(exported):
+    model, _, _, (template_path, search_path), _ = exported
+    model.head.int8_float_children = ("no_such_part",)
+    try:
+        with pytest.raises(ExportCheckError, match="/head/no_such_part/"):
+            float_scopes(model, [onnx.load(template_path), onnx.load(search_path)])
+    finally:
+        del model.head.int8_float_children
+
+
+class _TwoOutputHead(CorrelationHead):
+    """A head with a second named output, as a box head will have."""
+
+    OUTPUTS = ("response", "energy")
+
+    def forward(self, z_feat, x_feat):
+        return {**super().forward(z_feat, x_feat), "energy": (x_feat * x_feat).mean(1, keepdim=True)}
+
+
+def test_every_named_output_of_a_registered_head_is_exported_and_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(HEADS, "two_outputs", _TwoOutputHead.from_config)
+    config = TrackerConfig(model=dataclasses.replace(ModelConfig(), head="two_outputs"))
+    model = random_model(config, seed=3)
+    _, report = export_onnx(model, config, str(tmp_path / "two"))
+    assert report.samples["random crops, energy"] == 6
+    backend = OnnxBackend(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
+    assert backend.outputs == ("response", "energy")
+    rng = np.random.default_rng(0)
+    outputs = backend.score(backend.embed(rng.integers(0, 256, (127, 127, 3), dtype=np.uint8)),
+                            rng.integers(0, 256, (3, 255, 255, 3), dtype=np.uint8))
+    assert outputs["response"].shape == (3, 1, 17, 17) and outputs["energy"].shape == (3, 1, 22, 22)

@@ -15,7 +15,7 @@ from tracker import Tracker, TrackerConfig
 from tracker.backends.onnx_backend import OnnxBackend
 from tracker.backends.torch_backend import TorchBackend
 from tracker.calibration import calibration_crops, default_data_dir, load_sequence, read_frame
-from tracker.onnx_export import export_onnx, random_model
+from tracker.export.exporter import export_onnx, random_model
 
 HAVE_DATA = os.path.isfile(os.path.join(default_data_dir(), "README.md"))
 pytestmark = pytest.mark.skipif(not HAVE_DATA, reason="annotated sequences not found (set SIAMTRACK_DATA)")

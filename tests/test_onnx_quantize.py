@@ -1,4 +1,4 @@
-"""int8 quantisation: calibrated on train-split crops, correlation kept fp32, close to fp32."""
+"""int8 quantisation: calibrated on train-split crops, the modules the export marks kept fp32, close to fp32."""
 import os
 
 import numpy as np
@@ -6,17 +6,20 @@ import onnx
 import pytest
 
 from tracker.backends.onnx_backend import OnnxBackend
-from tracker.calibration import calibration_crops, default_data_dir, sequence_splits, train_sequences
-from tracker.config import TrackerConfig
-from tracker.onnx_export import export_onnx, random_model
-from tracker.quantize import (
+from tracker.calibration import calibration_crops, train_sequences
+from tracker.config import TrackerConfig, config_path, load_config
+from tracker.datasets import default_data_root as default_data_dir
+from tracker.datasets import read_splits
+from tracker.export.exporter import export_onnx, random_model
+from tracker.export.quantize import (
     CALIBRATION_METHODS,
     DEFAULT_CALIBRATION,
     QuantizationCheckError,
     agreement,
-    float_backbone_nodes,
+    float_nodes,
     quantize_pair,
 )
+from tracker.onnx_format import float_scopes, metadata
 
 HAVE_DATA = os.path.isfile(os.path.join(default_data_dir(), "README.md"))
 pytestmark = pytest.mark.skipif(not HAVE_DATA, reason="annotated sequences not found (set SIAMTRACK_DATA)")
@@ -45,21 +48,21 @@ def test_int8_pair_is_written_with_int8_metadata(quantized):
     assert not [name for name in os.listdir(os.path.dirname(stem)) if "partial" in name]
 
 
-def test_backbone_is_int8_and_correlation_stays_fp32(quantized):
+def test_backbone_is_int8_and_the_head_stays_fp32(quantized):
     _, (template_path, search_path), _, _ = quantized
     for path in (template_path, search_path):
         graph = onnx.load(path).graph
         quantized_convs = [n for n in graph.node if n.op_type == "Conv" and any(i.endswith("DequantizeLinear_Output") for i in n.input[1:2])]
         assert len(quantized_convs) == 5  # AlexNet's five convolutions take int8 weights
     graph = onnx.load(search_path).graph
-    correlation = [n for n in graph.node if n.name.startswith("correlation/")]
-    assert any(n.op_type == "MatMul" for n in correlation)  # the template-by-features product
+    head = [n for n in graph.node if n.name.startswith("/head/")]
+    assert any(n.op_type == "MatMul" for n in head)  # the template-by-features product
     produced_by_qdq = {o for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") for o in n.output}
-    inputs_of_correlation = {i for n in correlation for i in n.input}
-    # Only the backbone's output feeds the correlation through a DequantizeLinear; its kernel,
-    # scale and output are plain fp32.
-    assert inputs_of_correlation & produced_by_qdq == {"x_feat_DequantizeLinear_Output"}
-    assert not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") and set(n.input) & {o for c in correlation for o in c.output}
+    inputs_of_head = {i for n in head for i in n.input}
+    # Only the backbone's output feeds the head through a DequantizeLinear; the template
+    # features, the head's own constants and its output are plain fp32.
+    assert len(inputs_of_head & produced_by_qdq) == 1
+    assert not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") and set(n.input) & {o for c in head for o in c.output}
                    for n in graph.node)
 
 
@@ -76,7 +79,7 @@ def test_int8_agreement_can_be_recomputed_on_other_crops(quantized):
 
 def test_a_bad_int8_model_is_refused_and_not_written(quantized, tmp_path, monkeypatch):
     stem, _, _, pairs = quantized
-    import tracker.quantize as quantize
+    import tracker.export.quantize as quantize
 
     monkeypatch.setattr(quantize, "MIN_MEAN_CORRELATION", 1.01)  # nothing can pass
     with pytest.raises(QuantizationCheckError, match="needs a mean correlation"):
@@ -91,7 +94,7 @@ def test_refuses_to_overwrite(quantized):
 
 
 def test_splits_come_from_the_data_readme():
-    splits = sequence_splits(default_data_dir())
+    splits = read_splits(default_data_dir())
     assert splits["Girl"] == "eval" and splits["Crossing"] == "train"
     names = train_sequences(default_data_dir())
     assert "Crossing" in names and not set(names) & {n for n, s in splits.items() if s == "eval"}
@@ -103,19 +106,36 @@ def _int8_weight_convs(graph):
     return {n.name for n in graph.node if n.op_type == "Conv" and any(i.endswith("DequantizeLinear_Output") for i in n.input[1:2])}
 
 
-def test_mobilenet_v2_keeps_its_input_normalisation_and_first_blocks_fp32():
-    graph = onnx.load(os.path.join(WEIGHTS, "siamfc_mobilenet_v2.search.onnx")).graph
-    names = set(float_backbone_nodes(graph, "mobilenet_v2"))
-    convs = {n.name for n in graph.node if n.op_type == "Conv"} & names
+def test_mobilenet_v2_keeps_its_input_normalisation_and_first_blocks_fp32(tmp_path):
+    config = load_config(config_path("siamfc_mobilenet_v2"))
+    stem = str(tmp_path / "mobilenet")
+    export_onnx(random_model(config, seed=0), config, stem)
+    graph = onnx.load(stem + ".search.onnx")
+    scopes = float_scopes(metadata(graph))
+    assert scopes == ["/backbone/normalise/", "/backbone/features/features.0/", "/backbone/features/features.1/",
+                      "/backbone/features/features.2/", "/head/"]
+    names = set(float_nodes(graph.graph, scopes))
+    convs = {n.name for n in graph.graph.node if n.op_type == "Conv"} & names
     # The stem conv, block 1 (depthwise, projection) and block 2 (expansion, depthwise, projection);
     # not blocks 10-13, whose names also start with "features.1".
     assert convs == {"/backbone/features/features.0/features.0.0/Conv", "/backbone/features/features.1/conv/conv.0/Conv",
                      "/backbone/features/features.1/conv/conv.2/Conv", "/backbone/features/features.2/conv/conv.0/Conv",
                      "/backbone/features/features.2/conv/conv.2/Conv", "/backbone/features/features.2/conv/conv.4/Conv"}
-    assert {"/backbone/Mul", "/backbone/Add"} <= names
-    assert float_backbone_nodes(graph, "alexnet") == []
-    with pytest.raises(ValueError, match="was it written by python -m export from a mobilenet_v2 model"):
-        float_backbone_nodes(onnx.GraphProto(), "mobilenet_v2")
+    assert {"/backbone/normalise/Mul", "/backbone/normalise/Add"} <= names
+
+
+def test_files_that_do_not_say_what_stays_fp32_are_refused(tmp_path):
+    # The shipped fp32 pair predates the scopes in the metadata.
+    crops = (np.zeros((127, 127, 3), np.uint8), np.zeros((3, 255, 255, 3), np.uint8))
+    with pytest.raises(ValueError, match="re-export it with python -m tracker.export"):
+        quantize_pair(os.path.join(WEIGHTS, "siamfc_mobilenet_v2.onnx"), str(tmp_path / "x.int8.onnx"), [crops])
+    assert os.listdir(tmp_path) == []
+
+
+# The shipped int8 pair was made before the export recorded module scopes; these are the
+# node-name prefixes its quantiser kept fp32 (MobileNetV2's normalisation and blocks 0-2).
+SHIPPED_FP32_PREFIXES = ("/backbone/Mul", "/backbone/Add", "/backbone/features/features.0/",
+                         "/backbone/features/features.1/", "/backbone/features/features.2/")
 
 
 def test_shipped_int8_model_is_int8_after_block_2():
@@ -126,12 +146,12 @@ def test_shipped_int8_model_is_int8_after_block_2():
         backbone_convs = {n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith("/backbone/")}
         # 40 backbone convs: 6 stay fp32, the other 34 (blocks 3-13 and the adjust layer) take int8 weights.
         assert len(backbone_convs) == 40
-        assert _int8_weight_convs(graph) == backbone_convs - set(float_backbone_nodes(graph, "mobilenet_v2"))
+        assert _int8_weight_convs(graph) == backbone_convs - set(float_nodes(graph, SHIPPED_FP32_PREFIXES))
         assert len(_int8_weight_convs(graph)) == 34
 
 
 def test_export_offers_the_calibration_methods_of_quantize():
-    from export.__main__ import parse_args
+    from tracker.export.__main__ import parse_args
 
     assert parse_args(["--weights", "w.pt"]).calibration == DEFAULT_CALIBRATION
     for method in CALIBRATION_METHODS:

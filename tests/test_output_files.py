@@ -9,9 +9,9 @@ import pytest
 
 from tracker import TrackerConfig
 from tracker import run as run_cli
-from tracker.onnx_export import export_onnx, random_model
-from tracker.soak import soak_config
-from tracker.synthetic import moving_texture_clip
+from tracker.export.exporter import export_onnx, random_model
+from tools.soak import soak_config
+from tools.synthetic import moving_texture_clip
 from tracker.video import FrameSource
 from tracker.weights import save_weights
 

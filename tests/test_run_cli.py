@@ -11,8 +11,8 @@ import pytest
 
 from tracker import TrackerConfig
 from tracker import run as run_cli
-from tracker.onnx_export import export_onnx, random_model
-from tracker.synthetic import moving_texture_clip
+from tracker.export.exporter import export_onnx, random_model
+from tools.synthetic import moving_texture_clip
 from tracker.weights import save_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -154,7 +154,7 @@ def test_bad_arguments_are_clear(clip, onnx_model, tmp_path, capsys, monkeypatch
     assert run_cli.main([images, "--box", "1000,1000,5,5", "--model", onnx_model, "--quiet"]) == 1
     assert "outside" in capsys.readouterr().err
     assert run_cli.main([images, "--box", box_arg(boxes[0]), "--model", str(tmp_path / "w.h5")]) == 1
-    assert "must be an exported .onnx model or a .pt" in capsys.readouterr().err
+    assert "cannot tell what kind of model" in capsys.readouterr().err
     import tracker.shipped
 
     monkeypatch.setattr(tracker.shipped, "WEIGHTS_FOLDER", tmp_path / "empty")

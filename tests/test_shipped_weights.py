@@ -26,7 +26,7 @@ def test_shipped_yaml_is_the_config_inside_the_weights():
 
 
 def test_shipped_record_names_no_eval_sequence():
-    from tracker.eval.datasets import read_splits
+    from tracker.datasets import read_splits
 
     if not os.path.isdir(REAL_DATA):
         pytest.skip("../shared/data is not present")
@@ -40,13 +40,13 @@ def test_shipped_record_names_no_eval_sequence():
 @pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="../shared/data is not present")
 def test_shipped_weights_track_a_held_out_train_sequence():
     # Crossing is a train-split sequence the shipped weights were validated on, never trained on.
-    from tracker.eval.datasets import load_dataset
+    from tracker.datasets import load_dataset
     from tracker.eval.metrics import otb_metrics
     from tracker.eval.runner import run_sequence
     from tracker.siamese_tracker import Tracker
 
     (sequence,) = load_dataset(REAL_DATA, names=["Crossing"])
-    tracker = Tracker.from_weights(shipped_weights(), device="cpu")
+    tracker = Tracker.from_model(shipped_weights(), device="cpu")
     boxes, _ = run_sequence(tracker, sequence.read_frames(), sequence.init_box)
     assert otb_metrics(boxes, sequence.boxes)["auc"] > 0.6
     assert np.isfinite(boxes).all()

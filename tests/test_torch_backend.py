@@ -8,7 +8,7 @@ import torch
 from tracker import Tracker, TrackerConfig
 from tracker.backends import Backend
 from tracker.backends.torch_backend import TorchBackend
-from tracker.synthetic import moving_texture_clip
+from tools.synthetic import moving_texture_clip
 
 
 def iou(a, b):
@@ -37,11 +37,11 @@ def test_backend_matches_unfused_model(random_model):
     rng = np.random.default_rng(0)
     template = rng.integers(0, 256, (127, 127, 3), dtype=np.uint8)
     crops = rng.integers(0, 256, (3, 255, 255, 3), dtype=np.uint8)
-    responses = backend.score(backend.embed(template), crops)
+    responses = backend.score(backend.embed(template), crops)["response"]
     with torch.inference_mode():
         to_nchw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float()
-        expected = random_model.score(random_model.embed(to_nchw(template[None])), to_nchw(crops))[:, 0].numpy()
-    assert responses.shape == (3, 17, 17) and responses.dtype == np.float32
+        expected = random_model.score(random_model.embed(to_nchw(template[None])), to_nchw(crops))["response"].numpy()
+    assert responses.shape == (3, 1, 17, 17) and responses.dtype == np.float32
     np.testing.assert_allclose(responses, expected, atol=1e-4 * np.abs(expected).max())
 
 

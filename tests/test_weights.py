@@ -22,11 +22,11 @@ def test_round_trip_gives_same_outputs(random_model, tmp_path):
         torch.testing.assert_close(loaded.score(loaded.embed(z), x), random_model.score(random_model.embed(z), x))
 
 
-def test_tracker_from_files_loads_weights(random_model, tmp_path):
+def test_tracker_from_model_with_a_config_file_loads_weights(random_model, tmp_path):
     path = tmp_path / "w.pt"
     save_weights(path, random_model, load_config(config_path("siamfc_alexnet")))
-    tracker = Tracker.from_files(config_path("siamfc_alexnet"), path, device="cpu")
-    assert tracker.initialised is False
+    tracker = Tracker.from_model(path, config=config_path("siamfc_alexnet"), device="cpu")
+    assert tracker.initialised is False and tracker.config == load_config(config_path("siamfc_alexnet"))
 
 
 def test_missing_file(tmp_path):
@@ -83,5 +83,5 @@ def test_tracker_from_weights_uses_the_carried_config(random_model, tmp_path):
     config = load_config(config_path("siamfc_alexnet_5s"))
     path = tmp_path / "w.pt"
     save_weights(path, random_model, config)
-    tracker = Tracker.from_weights(path, device="cpu")
+    tracker = Tracker.from_model(path, device="cpu")
     assert tracker.config == config

@@ -17,6 +17,7 @@ import yaml
 
 
 CONFIDENCE_MEASURES = ("normalised_peak", "psr", "sigmoid")
+HEAD_SIMILARITIES = ("xcorr", "cosine")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class ModelConfig:
     """The network: what a weights file must match."""
 
     backbone: str = "alexnet"
+    # The head family (tracker.heads.HEADS): "correlation" is SiamFC's response map.
+    head: str = "correlation"
     # SiamFC multiplies the cross-correlation by a fixed 0.001 so that logits start in a
     # sensible range for the logistic loss; it is not learned.
     head_scale: float = 0.001
@@ -174,8 +177,8 @@ def _check_ranges(config, prefix: str) -> None:
                 f"got {config.min_scale}, {config.max_scale}"
             )
     if isinstance(config, ModelConfig):
-        if config.head_similarity not in ("xcorr", "cosine"):
-            raise ValueError(f"config key '{prefix}head_similarity' must be xcorr or cosine, got {config.head_similarity!r}")
+        if config.head_similarity not in HEAD_SIMILARITIES:
+            raise ValueError(f"config key '{prefix}head_similarity' must be one of {', '.join(HEAD_SIMILARITIES)}, got {config.head_similarity!r}")
         for name in ("response_size", "total_stride"):
             if getattr(config, name) < 1:
                 raise ValueError(f"config key '{prefix}{name}' must be >= 1, got {getattr(config, name)}")

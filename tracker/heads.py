@@ -1,91 +1,139 @@
-"""The similarity head: cross-correlation of template features over search features."""
+"""Heads: what the twin network computes from template and search features, and their registry.
+
+A head takes the template features of N targets ``(N, C, h, w)`` and the features of their
+search crops ``(N*S, C, H, W)`` (target n's crops are rows ``n*S .. n*S+S-1``) and returns
+**named outputs**, each ``(N*S, channels, R, R)``: SiamFC's head returns
+``{"response": ...}``. The backends, the ONNX export and the trackers pass the mapping
+through by name, so a new head (a box-regressing one with ``cls``/``box``/``quality``)
+is one class here and one entry in ``HEADS``.
+
+``int8_float`` on a head (or any module) says that int8 export keeps it in fp32: the
+correlation multiplies two runtime activations, which int8 rounding would distort.
+"""
 from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-SIMILARITIES = ("xcorr", "cosine")
+from .config import HEAD_SIMILARITIES, ModelConfig
 
 
 def _window_norms(x_feat: torch.Tensor, height: int, width: int, eps: float) -> torch.Tensor:
-    """L2 norm of every (C, height, width) window of ``x_feat``: (N, 1, H-h+1, W-w+1)."""
-    ones = torch.ones(1, x_feat.shape[1], height, width, device=x_feat.device, dtype=x_feat.dtype)
-    return F.conv2d(x_feat * x_feat, ones).clamp_min(0).sqrt() + eps
+    """L2 norm of every (C, height, width) window of ``x_feat``: (N, 1, H-h+1, W-w+1).
+
+    Squares summed over channels first, then over each window by a constant ones kernel
+    (the window's size is fixed, so the kernel exports as a constant)."""
+    ones = torch.ones(1, 1, int(height), int(width), device=x_feat.device, dtype=x_feat.dtype)
+    return F.conv2d((x_feat * x_feat).sum(1, keepdim=True), ones).clamp_min(0).sqrt() + eps
+
+
+def _unit_templates(z_feat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    return z_feat / (z_feat.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + eps)
 
 
 def cosine_correlation_pairs(z_feat: torch.Tensor, x_feat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Cosine similarity of each template (N, C, h, w) with every window of its own search
     features (N, C, H, W): (N, 1, H-h+1, W-w+1) in [-1, 1]."""
     batch, channels, height, width = x_feat.shape
-    kernel = z_feat / (z_feat.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + eps)
-    dots = F.conv2d(x_feat.reshape(1, batch * channels, height, width), kernel, groups=batch)
+    dots = F.conv2d(x_feat.reshape(1, batch * channels, height, width), _unit_templates(z_feat, eps), groups=batch)
     dots = dots.view(batch, 1, dots.shape[-2], dots.shape[-1])
     return dots / _window_norms(x_feat, z_feat.shape[-2], z_feat.shape[-1], eps)
 
 
 def correlate_taps(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
-    """``F.conv2d(x_feat, z_feat)`` for one template (1, C, h, w) over crops (S, C, H, W), faster on CPU.
+    """Each of N templates ``(N, C, h, w)`` correlated over its own crops ``(N*S, C, H, W)``.
 
-    A convolution with a single output channel runs on CPU as a matrix-vector product over
-    a large im2col matrix (4.8 ms for three MobileNetV2 crops, 128 x 32 x 32 against 8 x 8,
-    measured). Here every template tap (u, v) is dotted with every feature pixel in one
-    matrix product, ``P[v, u, y, x]``, and the response ``sum_{u,v} P[v, u, i+u, j+v]`` is
+    Equal to ``F.conv2d(crops of target n, z_feat[n:n+1])`` for every target, but faster
+    on CPU and exportable with a dynamic N: a convolution with a single output channel
+    runs on CPU as a matrix-vector product over a large im2col matrix (4.8 ms for three
+    MobileNetV2 crops, 128 x 32 x 32 against 8 x 8, measured), and a convolution whose
+    kernel has a dynamic batch cannot be exported at all. Here every template tap (u, v)
+    is dotted with every feature pixel of its target's crops in one batched matrix
+    product, ``P[v, u, y, x]``, and the response ``sum_{u,v} P[v, u, i+u, j+v]`` is
     gathered by two "skew" steps: padding a flattened axis by one row's worth turns the
     diagonal ``P[u, i+u]`` into column ``i`` of a reshaped view, which a sum adds up
-    (1.3 ms for the same crops). The ONNX export writes the same steps
-    (``tracker/onnx_export.py``). Result: (S, 1, H-h+1, W-w+1).
+    (1.3 ms for the same crops). Matmul, pad, reshape, slice and sum all export to ONNX.
+    Result: (N*S, 1, H-h+1, W-w+1).
     """
-    _, channels, height, width = z_feat.shape
-    crops, _, rows, cols = x_feat.shape
+    # Only the numbers of targets and crops vary between calls; the other sizes are read as
+    # plain ints (constants in an exported graph) and the crops' count is left to -1.
+    channels, height, width = (int(v) for v in z_feat.shape[1:])
+    rows, cols = (int(v) for v in x_feat.shape[2:])
     out_rows, out_cols = rows - height + 1, cols - width + 1
-    taps = z_feat[0].permute(2, 1, 0).reshape(width * height, channels)  # tap (v, u) is row v*height + u
-    products = torch.matmul(taps, x_feat.reshape(crops, channels, rows * cols))  # (S, w*h, H*W)
-    # Sum over u of P[v, u, i+u, x] -> (S, w, out_rows*W).
-    skewed = F.pad(products.reshape(crops, width, height * rows * cols), (0, height * cols))
-    row_sums = skewed.reshape(crops, width, height, rows * cols + cols)[..., : out_rows * cols].sum(2)
-    # Sum over v of Q[v, i, j+v] -> (S, out_rows, out_cols).
-    skewed = F.pad(row_sums.reshape(crops, width * out_rows * cols), (0, width))
-    windows = skewed.reshape(crops, width, out_rows * cols + 1)[..., : out_rows * cols]
-    return windows.reshape(crops, width, out_rows, cols)[..., :out_cols].sum(1).unsqueeze(1)
+    taps = z_feat.permute(0, 3, 2, 1).reshape(-1, 1, width * height, channels)  # tap (v, u) is row v*height + u
+    per_target = x_feat.reshape(z_feat.shape[0], -1, channels, rows * cols)  # (N, S, C, H*W)
+    products = torch.matmul(taps, per_target)  # (N, S, w*h, H*W)
+    # Sum over u of P[v, u, i+u, x] -> (N*S, w, out_rows*W).
+    skewed = F.pad(products.reshape(-1, width, height * rows * cols), (0, height * cols))
+    row_sums = skewed.reshape(-1, width, height, rows * cols + cols)[..., : out_rows * cols].sum(2)
+    # Sum over v of Q[v, i, j+v] -> (N*S, out_rows, out_cols).
+    skewed = F.pad(row_sums.reshape(-1, width * out_rows * cols), (0, width))
+    windows = skewed.reshape(-1, width, out_rows * cols + 1)[..., : out_rows * cols]
+    return windows.reshape(-1, width, out_rows, cols)[..., :out_cols].sum(1).unsqueeze(1)
 
 
-class CrossCorrelation(nn.Module):
-    """``score = scale * (z_feat ⋆ x_feat) [+ bias]``.
+class CorrelationHead(nn.Module):
+    """SiamFC's head: ``response = scale * (z_feat ⋆ x_feat) [+ bias]``, one map per crop.
 
-    One template against a batch of search crops is a plain convolution with the
-    template features as the weight, which exports to ONNX with a dynamic batch (a
-    grouped convolution over the batch would fix the batch size in the graph).
     ``scale`` is a constant (SiamFC's 0.001), not a parameter. With
     ``similarity="cosine"`` the correlation is divided by the template's and each
     window's norms, which is what the contrastive and triplet losses train.
     """
 
+    OUTPUTS: Tuple[str, ...] = ("response",)
+    int8_float = True
+
     def __init__(self, scale: float = 0.001, bias: bool = False, similarity: str = "xcorr") -> None:
         super().__init__()
-        if similarity not in SIMILARITIES:
-            raise ValueError(f"head similarity must be one of {SIMILARITIES}, got {similarity!r}")
+        if similarity not in HEAD_SIMILARITIES:
+            raise ValueError(f"head similarity must be one of {HEAD_SIMILARITIES}, got {similarity!r}")
         self.scale = float(scale)
         self.similarity = similarity
         self.bias = nn.Parameter(torch.zeros(1)) if bias else None
 
-    def forward(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
-        """``z_feat`` (1, C, h, w), ``x_feat`` (S, C, H, W) -> (S, 1, H-h+1, W-w+1)."""
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> "CorrelationHead":
+        return cls(config.head_scale, config.head_bias, config.head_similarity)
+
+    def forward(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``z_feat`` (N, C, h, w), ``x_feat`` (N*S, C, H, W) -> ``{"response": (N*S, 1, H-h+1, W-w+1)}``."""
         if self.similarity == "cosine":
-            kernel = z_feat / (z_feat.flatten(1).norm(dim=1).view(-1, 1, 1, 1) + 1e-6)
-            out = correlate_taps(kernel, x_feat) / _window_norms(x_feat, z_feat.shape[-2], z_feat.shape[-1], 1e-6)
+            out = correlate_taps(_unit_templates(z_feat), x_feat) / _window_norms(x_feat, z_feat.shape[-2], z_feat.shape[-1], 1e-6)
         else:
             out = correlate_taps(z_feat, x_feat)
-        out = out * self.scale
-        return out + self.bias if self.bias is not None else out
+        return {"response": self._scaled(out)}
 
     def forward_pairs(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
-        """Each template against its own search crop, for training: (N, C, h, w), (N, C, H, W) -> (N, 1, ., .)."""
+        """Each template against its own search crop, for training: (N, C, h, w), (N, C, H, W) -> (N, 1, ., .).
+
+        The same numbers as ``forward`` with one crop per target; a grouped convolution
+        is the faster form to differentiate.
+        """
         if self.similarity == "cosine":
             out = cosine_correlation_pairs(z_feat, x_feat)
         else:
             batch, channels, height, width = x_feat.shape
             out = F.conv2d(x_feat.reshape(1, batch * channels, height, width), z_feat, groups=batch)
             out = out.reshape(batch, 1, out.shape[-2], out.shape[-1])
+        return self._scaled(out)
+
+    def _scaled(self, out: torch.Tensor) -> torch.Tensor:
         out = out * self.scale
         return out + self.bias if self.bias is not None else out
+
+
+HEADS: Dict[str, Callable[[ModelConfig], nn.Module]] = {
+    "correlation": CorrelationHead.from_config,
+}
+
+
+def build_head(config: ModelConfig) -> nn.Module:
+    """Instantiate the head registered under ``config.head``."""
+    try:
+        factory = HEADS[config.head]
+    except KeyError:
+        raise ValueError(f"unknown head '{config.head}'; registered heads: {', '.join(sorted(HEADS))}") from None
+    return factory(config)

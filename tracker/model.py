@@ -1,10 +1,10 @@
-"""The twin network: one backbone with shared weights, and a similarity head."""
+"""The twin network: one backbone with shared weights, and a head from ``tracker.heads.HEADS``."""
 from __future__ import annotations
 
 import copy
 import os
 import warnings
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .backbones import build_backbone
 from .config import ModelConfig
-from .heads import CrossCorrelation
+from .heads import build_head
 from .weights import load_weights
 
 
@@ -32,7 +32,12 @@ class SiamFC(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = build_backbone(config.backbone)
-        self.head = CrossCorrelation(config.head_scale, config.head_bias, config.head_similarity)
+        self.head = build_head(config)
+
+    @property
+    def outputs(self) -> Tuple[str, ...]:
+        """The names of :meth:`score`'s outputs, in the head's order."""
+        return tuple(self.head.OUTPUTS)
 
     def embed(self, template: torch.Tensor) -> torch.Tensor:
         """(N, 3, 127, 127) BGR in [0, 255] -> template features (N, C, h, w), e.g. (1, 256, 6, 6) for AlexNet."""
@@ -43,13 +48,26 @@ class SiamFC(nn.Module):
             features = features[:, :, start : start + crop, start : start + crop]
         return features
 
-    def score(self, z_feat: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
-        """Template features and (S, 3, 255, 255) search crops -> responses (S, 1, 17, 17)."""
+    def score(self, z_feat: torch.Tensor, search: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """N targets' template features and their (N*S, 3, 255, 255) search crops (target n's
+        crops are rows n*S..n*S+S-1) -> the head's named outputs, e.g. ``{"response": (N*S, 1, 17, 17)}``."""
         return self.head(z_feat, self.backbone(search))
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
         """Training form: N template/search pairs -> (N, 1, 17, 17)."""
         return self.head.forward_pairs(self.embed(template), self.backbone(search))
+
+
+def int8_float_modules(model: nn.Module) -> List[str]:
+    """Paths of the submodules of ``model`` that int8 export keeps in fp32: those whose class
+    sets ``int8_float = True`` (the correlation head) and those a module lists in its
+    ``int8_float_children`` (MobileNetV2's first blocks; see ``docs/int8.md``)."""
+    paths = []
+    for name, module in model.named_modules():
+        if getattr(module, "int8_float", False):
+            paths.append(name)
+        paths += [f"{name}.{child}" if name else child for child in getattr(module, "int8_float_children", ())]
+    return paths
 
 
 def initialise_weights(model: nn.Module) -> None:
@@ -64,8 +82,10 @@ def initialise_weights(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def build_model(config: ModelConfig, weights_path: Optional[str | os.PathLike] = None) -> SiamFC:
-    """A :class:`SiamFC` with the weights at ``weights_path`` (strict), or random ones and a warning."""
+def build_model(config: ModelConfig, weights_path: Optional[str | os.PathLike] = None, payload: Optional[dict] = None) -> SiamFC:
+    """A :class:`SiamFC` with the weights at ``weights_path`` (strict), or random ones and a warning.
+
+    ``payload``: the file as ``tracker.weights.read_weights_file`` already read it (saves a second read)."""
     model = SiamFC(config)
     if weights_path is None:
         initialise_weights(model)
@@ -76,7 +96,7 @@ def build_model(config: ModelConfig, weights_path: Optional[str | os.PathLike] =
             stacklevel=2,
         )
     else:
-        model.training_record = load_weights(model, weights_path, config)
+        model.training_record = load_weights(model, weights_path, config, payload=payload)
     return model.eval()
 
 

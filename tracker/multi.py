@@ -8,11 +8,12 @@ target locates its peak in its own maps. Each target's result is what an indepen
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .backends import Backend, score_batch
+from .backends import Backend, score_batch, split_targets
 from .config import TrackerConfig
 from .frames import prepare_frame
 from .siamese_tracker import Tracker, TrackResult
@@ -30,6 +31,20 @@ class MultiTracker:
         self.config = config
         self._trackers: Dict[int, Tracker] = {}
         self._next_id = 0
+
+    @classmethod
+    def from_model(cls, path: str | os.PathLike, **options) -> "MultiTracker":
+        """A multi-target tracker for the model file at ``path``; options as for ``Tracker.from_model``."""
+        from .loader import load_model
+
+        return cls(*load_model(path, **options))
+
+    @classmethod
+    def default(cls, **options) -> "MultiTracker":
+        """The shipped model on the default runtime (see ``Tracker.default``)."""
+        from .shipped import default_model
+
+        return cls.from_model(default_model(), **options)
 
     def __len__(self) -> int:
         return len(self._trackers)
@@ -61,9 +76,8 @@ class MultiTracker:
         trackers = list(self._trackers.values())
         searches = [tracker.search_crops(frame) for tracker in trackers]
         crops = np.concatenate([crops for crops, _ in searches]) if len(searches) > 1 else searches[0][0]
-        responses = score_batch(self.backend, [tracker.template_features for tracker in trackers], crops)
-        per_target = len(responses) // len(trackers)
+        outputs = score_batch(self.backend, [tracker.template_features for tracker in trackers], crops)
         return {
-            target_id: tracker.locate(responses[index * per_target : (index + 1) * per_target], plan)
-            for index, ((target_id, tracker), (_, plan)) in enumerate(zip(self._trackers.items(), searches))
+            target_id: tracker.locate(target_outputs, plan)
+            for (target_id, tracker), (_, plan), target_outputs in zip(self._trackers.items(), searches, split_targets(outputs, len(trackers)))
         }

@@ -25,14 +25,13 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import List, Optional, Tuple
 
 from .boxes import Box
+from .loader import load_model
 from .shipped import default_model
 from .video import AtomicVideoWriter, FrameSource, check_output_path, parse_box, partial_path, publish
 
-REPO = Path(__file__).resolve().parent.parent
 BOX_FORMATS = (".csv", ".json")
 
 
@@ -57,8 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--boxes", help="write the boxes here (.csv or .json)")
     parser.add_argument("--force", action="store_true", help="overwrite --out/--boxes if they exist")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    parser.add_argument("--device", default="auto", help="torch models: auto, cpu or cuda (default: %(default)s)")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="torch models: network precision")
+    parser.add_argument("--device", default=None, help="torch models: auto, cpu or cuda (default: auto)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="torch models: network precision (default: fp32)")
     parser.add_argument("--providers", nargs="+", default=None,
                         help="ONNX models: onnxruntime execution providers in order (default: CUDA then CPU when CUDA loads)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX models: intra-op threads (default: all CPUs available)")
@@ -83,22 +82,9 @@ def resolve_model(model: Optional[str], int8: Optional[bool] = None) -> str:
     return str(default_model(int8))
 
 
-def build_backend(model: str, device: str = "auto", precision: str = "fp32", providers=None, threads=None):
-    """``(backend, config)`` for an ONNX pair (``.onnx``, torch-free) or a torch weights file (``.pt``)."""
-    if model.endswith(".onnx"):
-        from .backends.onnx_backend import OnnxBackend
-
-        backend = OnnxBackend(model, providers=providers, threads=threads)
-        return backend, backend.config
-    if model.endswith((".pt", ".pth")):
-        from .backends.torch_backend import TorchBackend
-        from .config import TrackerConfig, from_dict
-        from .model import build_model
-        from .weights import read_weights_file
-
-        config = from_dict(TrackerConfig, read_weights_file(model).get("config", {}))
-        return TorchBackend(build_model(config.model, model), device=device, precision=precision), config
-    raise ValueError(f"--model must be an exported .onnx model or a .pt weights file, got {model!r}")
+def model_options(args: argparse.Namespace) -> dict:
+    """The runtime options a command line gave (None: not given), for ``tracker.loader.load_model``."""
+    return {name: getattr(args, name, None) for name in ("device", "precision", "providers", "threads")}
 
 
 class BoxWriter:
@@ -160,7 +146,7 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
     frames = 0
     started = time.perf_counter()
     try:
-        backend, config = build_backend(model, args.device, args.precision, args.providers, args.threads)
+        backend, config = load_model(model, **model_options(args))
         writer = AtomicVideoWriter(args.out, source.fps, overwrite=args.force) if args.out else None
         boxes = BoxWriter(args.boxes, overwrite=args.force) if args.boxes else None
         first = source.read()

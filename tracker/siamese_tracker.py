@@ -19,11 +19,20 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from . import confidence, geometry
-from .backends import Backend
+from .backends import Backend, Outputs
 from .boxes import Box, center_size_to_xywh, validate_box, xywh_to_center_size
-from .config import TrackerConfig, load_config
-from .config import from_dict as config_from_dict
+from .config import TrackerConfig
 from .frames import prepare_frame
+
+
+def response_maps(outputs: Outputs) -> np.ndarray:
+    """The ``(S, R, R)`` response maps in a backend's outputs (SiamFC's head names them ``response``)."""
+    try:
+        responses = outputs["response"]
+    except KeyError:
+        raise ValueError(f"the model's outputs are {', '.join(outputs)}; this tracker needs a SiamFC "
+                         "'response' head (config model.head: correlation)") from None
+    return responses[:, 0]
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,8 @@ class _TargetState:
 class Tracker:
     """A SiamFC tracker for one target.
 
-    ``Tracker(backend, config)``; or :meth:`from_files` / :meth:`from_weights` to build the
-    torch backend. Thread safety: all per-target state lives in the instance and is
+    ``Tracker(backend, config)``; or :meth:`from_model` for a model file and :meth:`default`
+    for the shipped model. Thread safety: all per-target state lives in the instance and is
     replaced, never mutated in place, so separate instances may run in separate threads,
     sharing one backend (torch and onnxruntime inference calls are thread-safe). One
     instance must not be updated from two threads at once.
@@ -82,31 +91,24 @@ class Tracker:
         self._state: Optional[_TargetState] = None
 
     @classmethod
-    def from_files(
-        cls,
-        config_path: str | os.PathLike,
-        weights_path: Optional[str | os.PathLike] = None,
-        device: str = "auto",
-        precision: str = "fp32",
-    ) -> "Tracker":
-        """Build a torch-backed tracker. ``weights_path=None`` gives random weights (with a warning)."""
-        from .backends.torch_backend import TorchBackend
-        from .model import build_model
+    def from_model(cls, path: str | os.PathLike, **options) -> "Tracker":
+        """A tracker for the model file at ``path`` (``X.int8.onnx``, ``X.onnx``, ``X.pt``, or a
+        YAML config for random weights), with the config the file carries.
 
-        config = load_config(config_path)
-        model = build_model(config.model, weights_path)
-        return cls(TorchBackend(model, device=device, precision=precision), config)
+        Options (see ``tracker.loader``): ``device``/``precision`` for torch files,
+        ``providers``/``threads`` for ONNX pairs, ``config`` to replace the tracking config.
+        """
+        from .loader import load_model
+
+        return cls(*load_model(path, **options))
 
     @classmethod
-    def from_weights(cls, weights_path: str | os.PathLike, device: str = "auto", precision: str = "fp32") -> "Tracker":
-        """Build a torch-backed tracker from a weights file alone, with the config it carries."""
-        from .backends.torch_backend import TorchBackend
-        from .model import build_model
-        from .weights import read_weights_file
+    def default(cls, **options) -> "Tracker":
+        """The shipped model on the default runtime (the int8 ONNX pair when onnxruntime is
+        installed), as ``cv2.TrackerNano_create()`` needs no arguments."""
+        from .shipped import default_model
 
-        config = config_from_dict(TrackerConfig, read_weights_file(weights_path)["config"])
-        model = build_model(config.model, weights_path)
-        return cls(TorchBackend(model, device=device, precision=precision), config)
+        return cls.from_model(default_model(), **options)
 
     @property
     def initialised(self) -> bool:
@@ -151,7 +153,8 @@ class Tracker:
         # The whole pyramid, though only its middle scale is used: every score call then
         # has the shape update() gives the backend.
         own_search = geometry.crop_scales(frame, center, search_crop_size * self._scale_factors, model.search_size, fill_color)
-        reference_peak = float(np.max(self.backend.score(template_features, own_search)[len(self._scale_factors) // 2]))
+        own_responses = response_maps(self.backend.score(template_features, own_search))
+        reference_peak = float(np.max(own_responses[len(self._scale_factors) // 2]))
         self._state = _TargetState(
             center=center,
             size=size,
@@ -165,8 +168,7 @@ class Tracker:
     def update(self, frame: np.ndarray) -> TrackResult:
         """Find the target in the next ``frame``; returns its box, a confidence and a lost flag."""
         crops, plan = self.search_crops(frame)
-        responses = self.backend.score(self._state.template_features, crops)
-        return self.locate(responses, plan)
+        return self.locate(self.backend.score(self._state.template_features, crops), plan)
 
     # The three stages of update(), public so that a caller can time them or batch the
     # network call of several trackers into one.
@@ -203,8 +205,9 @@ class Tracker:
         crops = geometry.crop_scales(frame, state.center, crop_sizes, model.search_size, state.fill_color)
         return crops, SearchPlan(np.repeat(state.center[None, :], count, axis=0), crop_sizes, redetecting=False)
 
-    def locate(self, responses: np.ndarray, plan: SearchPlan) -> TrackResult:
-        """Stage 3: turn the network's ``(S, R, R)`` responses into the new state and result."""
+    def locate(self, outputs: Outputs, plan: SearchPlan) -> TrackResult:
+        """Stage 3: turn the network's outputs for this target's crops into the new state and result."""
+        responses = response_maps(outputs)
         state = self._state
         tracking, model = self.config.tracking, self.config.model
         if not np.isfinite(responses).all():

@@ -71,9 +71,12 @@ def _load_failure(error: Exception) -> str:
     return f"truncated, corrupt, or not a torch file ({lines[0] if lines else type(error).__name__})"
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike, model_config: ModelConfig) -> Dict[str, Any]:
-    """Load ``path`` into ``model`` strictly; return the file's training record."""
-    payload = read_weights_file(path)
+def load_weights(model: nn.Module, path: str | os.PathLike, model_config: ModelConfig, payload: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Load ``path`` into ``model`` strictly; return the file's training record.
+
+    ``payload``: the file as :func:`read_weights_file` already read it, if it has been."""
+    if payload is None:
+        payload = read_weights_file(path)
     try:
         # Keys added to ModelConfig after a file was written take their defaults.
         stored = dataclasses.asdict(from_dict(ModelConfig, payload.get("config", {}).get("model", {}), prefix="model."))

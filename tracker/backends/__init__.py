@@ -1,13 +1,18 @@
 """Backends run the network for the tracker: embed a template, score search crops.
 
 The protocol is deliberately tiny so that torch, onnxruntime and test fakes share
-one tracking loop. This module imports neither torch nor onnxruntime.
+one tracking loop. ``score`` returns the head's **named outputs** as float32 arrays, one
+row per search crop (``{"response": (S, 1, R, R)}`` for SiamFC's head; see
+``tracker.heads``), so a backend never needs to know which head it runs. This module
+imports neither torch nor onnxruntime.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Dict, List, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+
+Outputs = Dict[str, np.ndarray]
 
 
 @runtime_checkable
@@ -15,28 +20,39 @@ class Backend(Protocol):
     def embed(self, template_crop: np.ndarray) -> Any:
         """``(E, E, 3)`` uint8 BGR template crop -> opaque template features."""
 
-    def score(self, template_features: Any, search_crops: np.ndarray) -> np.ndarray:
-        """Template features and ``(S, X, X, 3)`` uint8 BGR crops -> ``(S, R, R)`` float32 responses."""
+    def score(self, template_features: Any, search_crops: np.ndarray) -> Outputs:
+        """Template features and ``(S, X, X, 3)`` uint8 BGR crops -> named float32 outputs, ``S`` rows each."""
 
 
 @runtime_checkable
 class BatchBackend(Backend, Protocol):
     """A backend that can also score several targets' crops in one network call (optional)."""
 
-    def score_batch(self, template_features: Sequence[Any], search_crops: np.ndarray) -> np.ndarray:
-        """N targets' features and ``(N*S, X, X, 3)`` crops, grouped by target -> ``(N*S, R, R)`` float32."""
+    def score_batch(self, template_features: Sequence[Any], search_crops: np.ndarray) -> Outputs:
+        """N targets' features and ``(N*S, X, X, 3)`` crops, grouped by target -> named outputs, ``N*S`` rows each."""
 
 
-def score_batch(backend: Backend, template_features: Sequence[Any], search_crops: np.ndarray) -> np.ndarray:
+def check_even_split(crops: int, targets: int) -> int:
+    """Crops per target, or a ValueError when ``crops`` search crops do not split evenly over ``targets``."""
+    if targets == 0 or crops % targets:
+        raise ValueError(f"{crops} search crops cannot be split evenly over {targets} targets")
+    return crops // targets
+
+
+def score_batch(backend: Backend, template_features: Sequence[Any], search_crops: np.ndarray) -> Outputs:
     """Score N targets' crops (``S`` consecutive crops per target): in one call when the
     backend has ``score_batch``, else one ``score`` call per target."""
-    targets = len(template_features)
-    if targets == 0 or len(search_crops) % targets:
-        raise ValueError(f"{len(search_crops)} search crops cannot be split evenly over {targets} targets")
+    per_target = check_even_split(len(search_crops), len(template_features))
     if isinstance(backend, BatchBackend):
         return backend.score_batch(template_features, search_crops)
-    per_target = len(search_crops) // targets
-    return np.concatenate([
-        backend.score(features, search_crops[index * per_target : (index + 1) * per_target])
-        for index, features in enumerate(template_features)
-    ])
+    parts = [backend.score(features, search_crops[index * per_target : (index + 1) * per_target])
+             for index, features in enumerate(template_features)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def split_targets(outputs: Outputs, targets: int) -> List[Outputs]:
+    """Batched outputs (``N*S`` rows each) -> one mapping per target (``S`` rows each)."""
+    rows = len(next(iter(outputs.values())))
+    per_target = check_even_split(rows, targets)
+    return [{name: array[index * per_target : (index + 1) * per_target] for name, array in outputs.items()}
+            for index in range(targets)]

@@ -1,17 +1,8 @@
 """The onnxruntime backend: the exported network, without torch.
 
-A model is a pair of ONNX files written by ``python -m export`` (see
-``tracker/onnx_export.py``), named after one stem::
-
-    weights/siamfc_alexnet.template.onnx   template (1, 3, E, E)            -> z_feat (1, C, h, w)
-    weights/siamfc_alexnet.search.onnx     z_feat (N, C, h, w), x (N*S, 3, X, X) -> response (N*S, 1, R, R)
-
-(AlexNet: E=127, X=255, C=256, h=w=6, R=17.) ``N`` targets and ``S`` scales are dynamic;
-the crops of target ``n`` are rows ``n*S .. n*S+S-1`` of ``x``. Inputs are float32 NCHW,
-BGR channel order, pixel values 0..255 as read (any normalisation is inside the graph).
-The tracker config and this contract are in each file's metadata, so a file is all a
-runtime needs. ``OnnxBackend("weights/siamfc_alexnet.onnx")`` (or either file's path)
-opens the pair; the int8 pair is ``weights/siamfc_alexnet.int8.onnx``.
+``OnnxBackend("weights/siamfc_mobilenet_v2.onnx")`` (or either file's path) opens the pair
+described in ``tracker/onnx_format.py``; the int8 pair is ``weights/siamfc_mobilenet_v2.int8.onnx``.
+``score`` returns every output of the search graph by name, so any head's export runs here.
 
 This module imports numpy, PyYAML, onnxruntime and the torch-free parts of the package;
 never torch (a test checks).
@@ -24,7 +15,7 @@ import functools
 import io
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnxruntime as ort
@@ -32,51 +23,28 @@ import yaml
 
 from ..config import TrackerConfig, from_dict
 from ..errors import MissingFileError
-
-FORMAT = "siamtrack-onnx"
-FORMAT_VERSION = "1"
-OPSET = 17
-TEMPLATE_INPUT, TEMPLATE_OUTPUT = "template", "z_feat"
-SEARCH_FEATURES_INPUT, SEARCH_CROPS_INPUT, SEARCH_OUTPUT = "z_feat", "x", "response"
-ROLES = ("template", "search")
-# Nodes of the search graph's cross-correlation (after the backbone); int8 keeps them fp32.
-CORRELATION_PREFIX = "correlation/"
-PRECISIONS = ("fp32", "int8")
-PREPROCESSING = (
-    "float32 NCHW; channel order BGR (as OpenCV reads frames); pixel values 0..255 as read, "
-    "no mean or std applied outside the graph (any normalisation is inside it); "
-    "template: the (exemplar_size)^2 context crop around the target, search: (search_size)^2 crops of the scale pyramid"
+from ..onnx_format import (
+    FORMAT,
+    FORMAT_VERSION,
+    META_CONFIG,
+    META_FORMAT,
+    META_FORMAT_VERSION,
+    META_PAIR,
+    META_PRECISION,
+    META_ROLE,
+    SEARCH_CROPS_INPUT,
+    SEARCH_FEATURES_INPUT,
+    TEMPLATE_INPUT,
+    TEMPLATE_OUTPUT,
+    model_files,
 )
-# Metadata keys written into every exported file.
-META_FORMAT = "siamtrack.format"
-META_FORMAT_VERSION = "siamtrack.format_version"
-META_ROLE = "siamtrack.role"
-META_PRECISION = "siamtrack.precision"
-META_CONFIG = "siamtrack.config_yaml"
-META_PREPROCESSING = "siamtrack.preprocessing"
-META_PAIR = "siamtrack.pair_id"
-META_SOURCE = "siamtrack.source_weights"
-META_IO = "siamtrack.io"
+from . import Outputs, check_even_split
 
 THREADS_ENV = "SIAMTRACK_ORT_THREADS"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 log = logging.getLogger(__name__)
-
-
-def model_files(path: str | os.PathLike) -> Tuple[str, str]:
-    """``(template_path, search_path)`` of the model named by ``path``.
-
-    ``path`` is either file of the pair (``X.template.onnx``, ``X.search.onnx``) or the
-    pair's name ``X.onnx``.
-    """
-    path = os.fspath(path)
-    for suffix in (".template.onnx", ".search.onnx", ".onnx"):
-        if path.endswith(suffix):
-            stem = path[: -len(suffix)]
-            return f"{stem}.template.onnx", f"{stem}.search.onnx"
-    raise ValueError(f"ONNX model path must end in .onnx (X.onnx, X.template.onnx or X.search.onnx), got {path!r}")
 
 
 def cuda_unavailable_reason() -> Optional[str]:
@@ -157,7 +125,7 @@ def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
 
 def open_session(path: str, providers: Sequence[str], threads: Optional[int] = None) -> ort.InferenceSession:
     if not os.path.isfile(path):
-        raise MissingFileError(f"ONNX file not found: {path} (export one with: python -m export --weights WEIGHTS.pt)")
+        raise MissingFileError(f"ONNX file not found: {path} (export one with: python -m tracker.export --weights WEIGHTS.pt)")
     try:
         return ort.InferenceSession(path, session_options(threads), providers=list(providers))
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types for damaged files
@@ -168,7 +136,7 @@ def session_metadata(session: ort.InferenceSession, path: str) -> Dict[str, str]
     """The siamtrack metadata of a session's model, checked for format and version."""
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     if metadata.get(META_FORMAT) != FORMAT:
-        raise ValueError(f"{path} is not a siamtrack ONNX file (no {META_FORMAT}={FORMAT} metadata); export with python -m export")
+        raise ValueError(f"{path} is not a siamtrack ONNX file (no {META_FORMAT}={FORMAT} metadata); export with python -m tracker.export")
     if metadata.get(META_FORMAT_VERSION) != FORMAT_VERSION:
         raise ValueError(f"{path} has siamtrack ONNX format version {metadata.get(META_FORMAT_VERSION)}; this library reads {FORMAT_VERSION}")
     return metadata
@@ -201,7 +169,7 @@ class OnnxBackend:
             if not os.path.isfile(file):
                 raise MissingFileError(
                     f"ONNX file not found: {file} (a model is a .template.onnx/.search.onnx pair; "
-                    "export one with: python -m export --weights WEIGHTS.pt)"
+                    "export one with: python -m tracker.export --weights WEIGHTS.pt)"
                 )
         chosen = choose_providers(providers)
         self.template_session = open_session(self.template_path, chosen, threads)
@@ -220,6 +188,7 @@ class OnnxBackend:
         self.config = config_from_metadata(search_meta, self.search_path)
         self.precision = search_meta.get(META_PRECISION, "fp32")
         self.providers = self.search_session.get_providers()
+        self.outputs = tuple(output.name for output in self.search_session.get_outputs())
 
     def __repr__(self) -> str:
         return f"OnnxBackend({self.search_path!r}, precision={self.precision!r}, providers={self.providers})"
@@ -228,15 +197,14 @@ class OnnxBackend:
         (features,) = self.template_session.run([TEMPLATE_OUTPUT], {TEMPLATE_INPUT: to_nchw(template_crop[None])})
         return features
 
-    def score(self, template_features: np.ndarray, search_crops: np.ndarray) -> np.ndarray:
+    def score(self, template_features: np.ndarray, search_crops: np.ndarray) -> Outputs:
         return self.score_batch([template_features], search_crops)
 
-    def score_batch(self, template_features: Sequence[np.ndarray], search_crops: np.ndarray) -> np.ndarray:
-        """N targets' features and their ``(N*S, X, X, 3)`` crops (grouped by target) -> ``(N*S, R, R)``, one run."""
+    def score_batch(self, template_features: Sequence[np.ndarray], search_crops: np.ndarray) -> Outputs:
+        """N targets' features and their ``(N*S, X, X, 3)`` crops (grouped by target) -> named outputs, one run."""
         features = np.concatenate(list(template_features), axis=0) if len(template_features) > 1 else template_features[0]
-        if len(search_crops) % len(features):
-            raise ValueError(f"{len(search_crops)} search crops cannot be split evenly over {len(features)} targets")
-        (responses,) = self.search_session.run(
-            [SEARCH_OUTPUT], {SEARCH_FEATURES_INPUT: features, SEARCH_CROPS_INPUT: to_nchw(search_crops)}
+        check_even_split(len(search_crops), len(features))
+        arrays = self.search_session.run(
+            list(self.outputs), {SEARCH_FEATURES_INPUT: features, SEARCH_CROPS_INPUT: to_nchw(search_crops)}
         )
-        return responses[:, 0]
+        return dict(zip(self.outputs, arrays))

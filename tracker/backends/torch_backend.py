@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..model import SiamFC, fuse_batchnorm
+from . import Outputs, check_even_split
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -54,23 +55,21 @@ class TorchBackend:
         # The template features become a convolution weight: keep them dense.
         return self.model.embed(self._to_tensor(template_crop[None])).contiguous()
 
-    @torch.inference_mode()
-    def score(self, template_features: torch.Tensor, search_crops: np.ndarray) -> np.ndarray:
-        responses = self.model.score(template_features, self._to_tensor(search_crops))
-        return responses[:, 0].float().cpu().numpy()
+    def _outputs(self, outputs) -> Outputs:
+        return {name: tensor.float().cpu().numpy() for name, tensor in outputs.items()}
 
     @torch.inference_mode()
-    def score_batch(self, template_features: Sequence[torch.Tensor], search_crops: np.ndarray) -> np.ndarray:
-        """N targets' features and ``(N*S, X, X, 3)`` crops grouped by target -> ``(N*S, R, R)``.
+    def score(self, template_features: torch.Tensor, search_crops: np.ndarray) -> Outputs:
+        return self._outputs(self.model.score(template_features, self._to_tensor(search_crops)))
+
+    @torch.inference_mode()
+    def score_batch(self, template_features: Sequence[torch.Tensor], search_crops: np.ndarray) -> Outputs:
+        """N targets' features and ``(N*S, X, X, 3)`` crops grouped by target -> named outputs, ``N*S`` rows each.
 
         One backbone call embeds every crop on a GPU (calls of ``CPU_CROPS_PER_CALL`` crops
-        on CPU, which is faster there); the (cheap) correlation then runs once per target
-        with the model's own head, so each target's maps equal ``score``'s.
+        on CPU, which is faster there); the head then scores all targets in one call.
         """
-        targets = len(template_features)
-        if targets == 0 or len(search_crops) % targets:
-            raise ValueError(f"{len(search_crops)} search crops cannot be split evenly over {targets} targets")
-        per_target = len(search_crops) // targets
+        check_even_split(len(search_crops), len(template_features))
         crops = self._to_tensor(search_crops)
         if self.device.type == "cpu":
             # On CPU a big batch is slower than its parts: MobileNetV2's 128x128 activations for
@@ -80,8 +79,4 @@ class TorchBackend:
                                          for start in range(0, len(crops), CPU_CROPS_PER_CALL)])
         else:
             search_features = self.model.backbone(crops)
-        responses = torch.cat([
-            self.model.head(features, search_features[index * per_target : (index + 1) * per_target])
-            for index, features in enumerate(template_features)
-        ])
-        return responses[:, 0].float().cpu().numpy()
+        return self._outputs(self.model.head(torch.cat(list(template_features)), search_features))

@@ -1,7 +1,7 @@
 """Does the tracker's confidence tell the truth, and how fast does it re-acquire?
 
     python -m tracker.eval.reliability --weights weights/siamfc_mobilenet_v2.pt --split train
-    python -m tracker.eval.reliability --split eval --redetect both
+    python -m tracker.eval.reliability --split eval --compare-redetect
 
 For every frame it records the candidate confidence measures of ``tracker.confidence``
 (and the tracker's own score) next to the IoU of the tracker's box with the ground truth,
@@ -11,7 +11,7 @@ probability that a held frame scores higher than a lost one (ROC AUC; 0.5 = usel
 
 Re-acquisition: for each stretch where the target was lost (IoU = 0 while visible)
 it counts the frames until the box overlaps the target again (IoU > 0.5 for the first
-time), run with re-detection on and off (``--redetect both``).
+time), run with re-detection on and off (``--compare-redetect``).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence as SequenceOf
 import numpy as np
 
 from .. import confidence, geometry
+from ..siamese_tracker import response_maps
 from ..datasets import Sequence, default_data_root, load_dataset
 from .metrics import iou
 
@@ -43,8 +44,9 @@ class _RecordingBackend:
         return self.backend.embed(template_crop)
 
     def score(self, template_features, search_crops):
-        self.last_responses = self.backend.score(template_features, search_crops)
-        return self.last_responses
+        outputs = self.backend.score(template_features, search_crops)
+        self.last_responses = response_maps(outputs)
+        return outputs
 
 
 @dataclass
@@ -197,7 +199,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    base = Tracker.from_weights(weights)
+    base = Tracker.from_model(weights)
     tracking = base.config.tracking
     if args.never_lost:
         # Plain SiamFC: never lost, never holds still; what the candidate measures are judged on.

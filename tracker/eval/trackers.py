@@ -11,7 +11,6 @@ present, otherwise a random AlexNet, seeded; or any weights file / config given)
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Callable, Dict, Optional, Sequence
 import cv2
 import numpy as np
 
+from ..digests import file_sha256
 from ..shipped import shipped_weights
 from ..datasets import repository_root
 
@@ -49,14 +49,6 @@ def default_peers_root() -> str:
 
 def default_weights_path() -> str:
     return str(shipped_weights())
-
-
-def file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _box_to_rect(box: Sequence[float]):
@@ -101,76 +93,56 @@ def _opencv_factory(*names: str) -> Optional[Callable[[], object]]:
     return None
 
 
-def _siamfc_onnx_spec(model: str, config: Optional[str]) -> TrackerSpec:
-    """Our tracker on onnxruntime: the ``X.onnx`` pair, with the config it carries unless ``config``."""
-    from ..backends.onnx_backend import model_files
+def _siamfc_spec(device: Optional[str], precision: Optional[str], weights: Optional[str], config: Optional[str]) -> TrackerSpec:
+    """Our tracker on any model file ``tracker.loader`` reads (``.pt``, ``X.onnx``, ``X.int8.onnx``).
 
-    pair = model_files(model)
-    missing = [p for p in pair if not os.path.isfile(p)]
-    if missing:
-        raise ValueError(f"ONNX model file(s) not found: {', '.join(missing)} (a model is a .template.onnx/.search.onnx pair)")
-    if config is not None and not os.path.isfile(config):
-        raise ValueError(f"config file not found: {config}")
-    built = []
-
-    def create():
-        if not built:
-            from ..backends.onnx_backend import OnnxBackend
-            from ..config import load_config
-            from ..siamese_tracker import Tracker
-
-            backend = OnnxBackend(model)
-            built.append(Tracker(backend, load_config(config) if config else backend.config))
-        return built[0]
-
-    stem = os.path.basename(model)[: -len(".onnx")]
-    fingerprint = f"siamfc|onnx={','.join(file_digest(p) for p in pair)}|config={file_digest(config) if config else 'carried'}"
-    return TrackerSpec("siamfc", f"siamfc ({stem}, ONNX)", fingerprint, create, f"ONNX model {model}")
-
-
-def _siamfc_spec(device: str, precision: str, weights: Optional[str], config: Optional[str]) -> TrackerSpec:
+    With neither ``weights`` nor ``config``: the shipped weights when present, else random
+    AlexNet weights; with ``config`` alone: random weights for that config.
+    """
     from ..config import config_path
+    from ..loader import model_kind
 
-    if weights is not None and weights.endswith(".onnx"):
-        return _siamfc_onnx_spec(weights, config)
     if weights is None and config is None and os.path.isfile(default_weights_path()):
         weights = default_weights_path()
-    if weights is not None and not os.path.isfile(weights):
-        raise ValueError(f"weights file not found: {weights}")
     if config is not None and not os.path.isfile(config):
         raise ValueError(f"config file not found: {config}")
-    # A weights file without --config brings its own config (the shipped one too); random
-    # weights run the AlexNet config.
-    carried = weights is not None and config is None
-    if not carried:
-        config = config or config_path("siamfc_alexnet")
     if weights is None:
-        weights_id, label, note = "random-weights-seed0", "siamfc (random weights)", "random weights (no trained weights file): expect poor accuracy"
+        # Random weights: the config file is the model (tracker.loader's "config" kind).
+        model, config_option = config or config_path("siamfc_alexnet"), None
+        label, note = "siamfc (random weights)", "random weights (no trained weights file): expect poor accuracy"
     else:
-        stem = os.path.splitext(os.path.basename(weights))[0]
-        weights_id, label, note = file_digest(weights), f"siamfc ({stem})", f"weights {weights}"
+        model, config_option = weights, config
+        kind = model_kind(model).name
+        runtime = {"onnx": ", ONNX", "onnx-int8": ", ONNX"}.get(kind, "")
+        label, note = f"siamfc ({os.path.basename(model).split('.')[0]}{'.int8' if kind == 'onnx-int8' else ''}{runtime})", f"model {model}"
+    files = model_kind(model).files(model)
+    missing = [path for path in files if not os.path.isfile(path)]
+    if missing:
+        raise ValueError(f"model file(s) not found: {', '.join(missing)}")
     built = []
 
     def create():
         # One network for every sequence: init() replaces all of the tracker's state.
         if not built:
-            import torch
-
             from ..model import UntrainedWarning
             from ..siamese_tracker import Tracker
 
-            torch.manual_seed(0)
+            if weights is None:
+                import torch
+
+                torch.manual_seed(0)
             with warnings.catch_warnings():
                 # The spec's label and note already say "random weights".
                 warnings.simplefilter("ignore", UntrainedWarning)
-                if carried:
-                    built.append(Tracker.from_weights(weights, device=device, precision=precision))
-                else:
-                    built.append(Tracker.from_files(config, weights, device=device, precision=precision))
+                built.append(Tracker.from_model(model, config=config_option, device=device, precision=precision))
         return built[0]
 
-    config_id = "carried" if carried else file_digest(config)
-    fingerprint = f"siamfc|config={config_id}|weights={weights_id}|device={device}|precision={precision}"
+    fingerprint = "|".join([
+        "siamfc",
+        "model=" + ",".join(file_sha256(path) for path in files) + ("|random-weights-seed0" if weights is None else ""),
+        "config=" + (file_sha256(config_option) if config_option else "carried"),
+        f"device={device or 'auto'}|precision={precision or 'fp32'}",
+    ])
     return TrackerSpec("siamfc", label, fingerprint, create, note)
 
 
@@ -178,13 +150,13 @@ def _onnx_files(paths: Sequence[str], name: str, peers: str) -> str:
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise TrackerUnavailable(f"{name}: model file(s) not found: {', '.join(missing)} (pass --peers or set ${PEERS_ENV}; peers folder: {peers})")
-    return ",".join(file_digest(p) for p in paths)
+    return ",".join(file_sha256(p) for p in paths)
 
 
 def make_tracker_spec(
     name: str,
-    device: str = "auto",
-    precision: str = "fp32",
+    device: Optional[str] = None,
+    precision: Optional[str] = None,
     weights: Optional[str] = None,
     peers: Optional[str] = None,
     config: Optional[str] = None,

@@ -93,7 +93,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from ..run import build_backend
+    from ..loader import load_model
     from ..shipped import default_model
     from ..video import check_output_path, partial_path, publish
 
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
             raise ValueError("--max-frames must be at least 2 (the first frame only initialises)")
         if args.out:
             check_output_path(args.out, args.force)
-        backend, base = build_backend(args.model or str(default_model(int8=True)), device="auto")
+        backend, base = load_model(args.model or default_model(int8=True))
         combinations = grid_configs(base, grid)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

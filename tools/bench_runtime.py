@@ -1,10 +1,10 @@
 """Runtime speed side by side, in one run on the same frames: SiamFC on torch (CPU), onnxruntime
 fp32 and int8, and OpenCV's trackers; then N targets per frame; then int8's agreement with fp32.
 
-    python -m tracker.bench_runtime                                  # random model, exported on the fly
-    python -m tracker.bench_runtime --weights weights/siamfc_mobilenet_v2.pt
-    python -m tracker.bench_runtime --onnx weights/siamfc_mobilenet_v2.onnx --weights weights/siamfc_mobilenet_v2.pt
-    python -m tracker.bench_runtime --parity Crossing --auc           # also tracker parity and fp32/int8 AUC
+    python -m tools.bench_runtime                                  # random model, exported on the fly
+    python -m tools.bench_runtime --weights weights/siamfc_mobilenet_v2.pt
+    python -m tools.bench_runtime --onnx weights/siamfc_mobilenet_v2.onnx --weights weights/siamfc_mobilenet_v2.pt
+    python -m tools.bench_runtime --parity Crossing --auc           # also tracker parity and fp32/int8 AUC
 
 Every row tracks the same decoded frames of one train-split sequence (default
 airplane-1, 640x360) from its first box; per-update times (crop + network + post, the
@@ -25,7 +25,7 @@ import os
 import platform
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -33,7 +33,7 @@ WARMUP = 3
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tracker.bench_runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", help="torch weights file (default: a seeded random model)")
     parser.add_argument("--onnx", help="fp32 ONNX model X.onnx (default: export --weights or the random model to a temporary folder)")
     parser.add_argument("--onnx-int8", help="int8 ONNX model (default: X.int8.onnx beside --onnx, else quantised on the fly)")
@@ -84,7 +84,7 @@ def grid_boxes(box, count: int, width: int, height: int) -> List[Tuple[float, fl
 
 
 def time_multi(backends: List[Tuple[str, object]], config, frames, box, counts: Sequence[int], updates: int, rounds: int) -> Dict[Tuple[str, int], List[float]]:
-    from .multi import MultiTracker
+    from tracker.multi import MultiTracker
 
     height, width = frames[0].shape[:2]
     times: Dict[Tuple[str, int], List[float]] = {}
@@ -105,27 +105,26 @@ def time_multi(backends: List[Tuple[str, object]], config, frames, box, counts: 
 
 def parity(torch_backend, onnx_backend, config, data_dir: str, name: str) -> Tuple[float, float, int]:
     """Largest and mean per-frame box difference (px, any coordinate) between the two trackers, frames."""
-    from .calibration import load_sequence, read_frame
-    from .siamese_tracker import Tracker
+    from tracker.datasets import load_sequence
+    from tracker.siamese_tracker import Tracker
 
-    sequence = load_sequence(data_dir, name)
+    sequence = load_sequence(os.path.join(data_dir, name))
     trackers = [Tracker(torch_backend, config), Tracker(onnx_backend, config)]
-    first = read_frame(sequence.frame_paths[0])
+    frames = sequence.read_frames()
     for tracker in trackers:
-        tracker.init(first, sequence.init_box)
+        tracker.init(frames[0], sequence.init_box)
     deviations = []
-    for path in sequence.frame_paths[1:]:
-        frame = read_frame(path)
+    for frame in frames[1:]:
         a, b = (np.array(tracker.update(frame).box) for tracker in trackers)
         deviations.append(float(np.abs(a - b).max()))
     return max(deviations), float(np.mean(deviations)), len(deviations)
 
 
 def eval_auc(backends: List[Tuple[str, object]], config, data_dir: str) -> List[Tuple[str, Dict[str, float]]]:
-    from .eval.datasets import load_dataset
-    from .eval.metrics import otb_metrics
-    from .eval.runner import run_sequence
-    from .siamese_tracker import Tracker
+    from tracker.datasets import load_dataset
+    from tracker.eval.metrics import otb_metrics
+    from tracker.eval.runner import run_sequence
+    from tracker.siamese_tracker import Tracker
 
     results = []
     sequences = load_dataset(data_dir, split="eval")
@@ -144,29 +143,33 @@ def main(argv=None) -> None:
     import onnxruntime
     import torch
 
-    from .backends.onnx_backend import OnnxBackend, default_threads, model_files
-    from .backends.torch_backend import TorchBackend
-    from .calibration import calibration_crops, default_data_dir, load_sequence, read_frame, train_sequences
-    from .config import TrackerConfig, config_path, from_dict, load_config
-    from .eval.trackers import TrackerUnavailable, make_tracker_spec
-    from .model import build_model
+    from tracker.backends.onnx_backend import default_threads
+    from tracker.backends.torch_backend import TorchBackend
+    from tracker.calibration import calibration_crops, train_sequences
+    from tracker.config import config_path, load_config
+    from tracker.datasets import default_data_root, load_sequence, read_image
+    from tracker.eval.trackers import TrackerUnavailable, make_tracker_spec
+    from tracker.loader import load_model
+    from tracker.onnx_format import model_files
     try:
-        from .onnx_export import export_onnx, random_model
-        from .quantize import agreement, quantize_pair
+        from tracker.export.exporter import export_onnx, random_model
+        from tracker.export.quantize import agreement, quantize_pair
     except ModuleNotFoundError as error:
         raise SystemExit(f"error: the benchmark exports and compares ONNX models and needs {error.name}: "
                          "pip install -c constraints.txt -e \".[export]\"") from None
-    from .siamese_tracker import Tracker
-    from .weights import read_weights_file
+    from tracker.siamese_tracker import Tracker
 
-    data_dir = args.data or default_data_dir()
+    data_dir = args.data or default_data_root()
     train_sequences(data_dir, [args.sequence])  # refuses eval-split sequences
     if args.weights:
-        config = from_dict(TrackerConfig, read_weights_file(args.weights).get("config", {}))
+        torch_fp32, config = load_model(args.weights, device="cpu")
+        model = torch_fp32.model
+        pairs = calibration_crops(data_dir, config.model, config.tracking, search_frames_per_sequence=2)
     else:
         config = load_config(config_path("siamfc_alexnet"))
-    pairs = calibration_crops(data_dir, config.model, config.tracking, search_frames_per_sequence=2)
-    model = build_model(config.model, args.weights) if args.weights else random_model(config, 0, [t for t, _ in pairs] + [c for _, c in pairs])
+        pairs = calibration_crops(data_dir, config.model, config.tracking, search_frames_per_sequence=2)
+        model = random_model(config, 0, [t for t, _ in pairs] + [c for _, c in pairs])
+        torch_fp32 = TorchBackend(model, device="cpu")
     source = args.weights or "random AlexNet (seed 0, BatchNorm statistics from train-split crops)"
 
     scratch = tempfile.TemporaryDirectory(prefix="siamtrack-bench-")
@@ -183,17 +186,16 @@ def main(argv=None) -> None:
             int8_path = os.path.join(scratch.name, "model.int8.onnx")
             quantize_pair(fp32_path, int8_path, pairs[0::2], check_pairs=pairs[1::2])
 
-    sequence = load_sequence(data_dir, args.sequence)
+    sequence = load_sequence(os.path.join(data_dir, args.sequence))
     needed = max(WARMUP + args.updates, 1 + args.multi_updates) + 1
-    frames = [read_frame(p) for p in sequence.frame_paths[:needed]]
+    frames = [read_image(p) for p in sequence.frame_paths[:needed]]
     if len(frames) < needed:
         raise SystemExit(f"error: {args.sequence} has {len(frames)} frames; need {needed} (lower --updates)")
     box = sequence.init_box
     height, width = frames[0].shape[:2]
 
-    torch_fp32 = TorchBackend(model, device="cpu")
-    onnx_fp32 = OnnxBackend(fp32_path, providers=["CPUExecutionProvider"])
-    onnx_int8 = OnnxBackend(int8_path, providers=["CPUExecutionProvider"])
+    onnx_fp32, _ = load_model(fp32_path, providers=["CPUExecutionProvider"])
+    onnx_int8, _ = load_model(int8_path, providers=["CPUExecutionProvider"])
     rows: List[Tuple[str, Callable[[], object]]] = [
         ("SiamFC torch fp32", lambda: Tracker(torch_fp32, config)),
     ]

@@ -11,7 +11,7 @@ from typing import List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .boxes import Box
+from tracker.boxes import Box
 
 
 def moving_texture_clip(

@@ -1,6 +1,6 @@
 """Speed benchmark: ms per ``update`` split into crop / network / post-processing.
 
-    python -m tracker.bench [--scales 1 3 5] [--precisions fp32 bf16] [--updates 30]
+    python -m tools.bench [--scales 1 3 5] [--precisions fp32 bf16] [--updates 30]
 
 Random weights, a 640x480 synthetic frame, torch backend. All rows are measured in one
 run so their ratios are comparable on a noisy machine; absolute numbers are only as
@@ -16,9 +16,9 @@ import warnings
 
 import numpy as np
 
-from .config import TrackerConfig, config_path, load_config
-from .siamese_tracker import Tracker
-from .synthetic import moving_texture_clip
+from tracker.config import TrackerConfig, config_path
+from tracker.siamese_tracker import Tracker
+from tools.synthetic import moving_texture_clip
 
 
 def time_stages(tracker: Tracker, frame: np.ndarray, box, updates: int, warmup: int = 3):
@@ -49,13 +49,8 @@ def main(argv=None) -> None:
 
     import torch  # after argument parsing, so --help is instant
 
-    from .backends.torch_backend import TorchBackend
-    from .model import build_model
+    from tracker.loader import load_model
 
-    base = load_config(args.config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_model(base.model)
     frames, boxes = moving_texture_clip(frame_count=1, width=640, height=480)
     frame, box = frames[0], boxes[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
@@ -63,7 +58,10 @@ def main(argv=None) -> None:
     print("| scales | precision | device | crop ms | network ms | post ms | update ms | fps |")
     print("|---|---|---|---|---|---|---|---|")
     for precision in args.precisions:
-        backend = TorchBackend(model, device=args.device, precision=precision)
+        torch.manual_seed(0)  # the same random network for every precision
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # random weights, as intended
+            backend, base = load_model(args.config, device=args.device, precision=precision)
         for scale_count in args.scales:
             tracking = dataclasses.replace(base.tracking, scale_count=scale_count)
             tracker = Tracker(backend, TrackerConfig(model=base.model, tracking=tracking))

@@ -1,10 +1,10 @@
 """Soak: many updates on synthetic frames, watching memory and latency for leaks and drift.
 
-    python -m tracker.soak --backend onnx --updates 10000
-    python -m tracker.soak --backend torch --updates 10000 --small --threads 1
-    python -m tracker.soak --backend fake --updates 10000
+    python -m tools.soak --backend onnx --updates 10000
+    python -m tools.soak --backend torch --updates 10000 --small --threads 1
+    python -m tools.soak --backend fake --updates 10000
 
-The frames are a synthetic clip (``tracker.synthetic``) played forwards then backwards,
+The frames are a synthetic clip (``tools/synthetic.py``) played forwards then backwards,
 so the target keeps moving smoothly however many updates are asked for. ``--backend
 fake`` has no network (the tracking loop alone); ``torch`` and ``onnx`` run a
 random-weights AlexNet, or ``--model`` (a ``.pt`` file, or an exported ``.onnx`` pair).
@@ -31,9 +31,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .boxes import clip_to_frame
-from .config import ModelConfig, TrackerConfig, from_dict
-from .synthetic import moving_texture_clip
+from tracker.boxes import clip_to_frame
+from tracker.config import ModelConfig, TrackerConfig
+from tracker.loader import load_model
+from tools.synthetic import moving_texture_clip
 
 BACKENDS = ("fake", "torch", "onnx")
 # AlexNet crops that keep the SiamFC geometry (stride 8) at about a fifth of the work.
@@ -105,45 +106,35 @@ def build_backend(
     threads: Optional[int] = None,
     folder: Optional[str] = None,
 ):
-    """``(backend, config)`` for a soak: a random-weights network built for ``config``, or
-    ``model`` with the config it carries.
+    """``(backend, config)`` for a soak: ``model`` (any file ``tracker.loader`` reads) with
+    the config it carries, or else a random-weights network of ``kind`` built for ``config``.
 
     ``folder`` receives the exported random ONNX pair (``onnx`` without ``model``).
     """
+    if kind not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {kind!r}")
     if kind == "fake":
-        from .backends.fake import FakeBackend
+        from tracker.backends.fake import FakeBackend
 
         return FakeBackend(centred_bump(config.model.response_size), record=False), config
     if kind == "torch":
         import torch
 
-        from .backends.torch_backend import TorchBackend
-
         if threads:
             torch.set_num_threads(threads)
-        if model:
-            from .model import build_model
-            from .weights import read_weights_file
-
-            config = from_dict(TrackerConfig, read_weights_file(model)["config"])
-            network = build_model(config.model, model)
-        else:
-            from .onnx_export import random_model
-
-            network = random_model(config, seed=0)
-        return TorchBackend(network, device="cpu"), config
-    if kind == "onnx":
-        from .backends.onnx_backend import OnnxBackend
-
         if not model:
-            from .onnx_export import export_onnx, random_model
+            from tracker.backends.torch_backend import TorchBackend
+            from tracker.export.exporter import random_model
 
-            stem = os.path.join(folder or tempfile.mkdtemp(prefix="soak-"), "random")
-            export_onnx(random_model(config, seed=0), config, stem)
-            model = stem + ".onnx"
-        backend = OnnxBackend(model, providers=["CPUExecutionProvider"], threads=threads)
-        return backend, backend.config
-    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {kind!r}")
+            return TorchBackend(random_model(config, seed=0), device="cpu"), config
+        return load_model(model, device="cpu")
+    if not model:
+        from tracker.export.exporter import export_onnx, random_model
+
+        stem = os.path.join(folder or tempfile.mkdtemp(prefix="soak-"), "random")
+        export_onnx(random_model(config, seed=0), config, stem)
+        model = stem + ".onnx"
+    return load_model(model, providers=["CPUExecutionProvider"], threads=threads)
 
 
 def ping_pong(count: int) -> List[int]:
@@ -165,7 +156,7 @@ def run_soak(
     """Track the looping synthetic clip for ``updates`` updates; memory and latency figures."""
     from tqdm import tqdm
 
-    from .siamese_tracker import Tracker
+    from tracker.siamese_tracker import Tracker
 
     if updates < 1 or window < 1 or warmup < 0:
         raise ValueError(f"need updates >= 1, window >= 1, warmup >= 0; got {updates}, {window}, {warmup}")
@@ -240,7 +231,7 @@ def table(result: SoakResult, max_rss_growth_mb: float, max_latency_ratio: float
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tracker.soak", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=BACKENDS, required=True, help="the network: none (fake), torch or onnxruntime")
     parser.add_argument("--updates", type=int, default=10000, help="number of updates (default: %(default)s)")

@@ -1,0 +1,124 @@
+"""One way from a model file to ``(backend, config)``: a registry of model-file kinds.
+
+Every entry point (the library's ``Tracker.from_model``, the CLI, the demo, the evaluation,
+the tools) calls :func:`load_model`; a new kind of model file (another runtime, another
+format) is one entry in ``MODEL_KINDS``. A kind is recognised by the end of the path:
+
+==============  =========================  ================================================
+kind            path                       backend
+==============  =========================  ================================================
+``onnx-int8``   ``X.int8.onnx``            onnxruntime on the int8 pair ``X.int8.{template,search}.onnx``
+``onnx``        ``X.onnx``                 onnxruntime on the pair ``X.{template,search}.onnx``
+``torch``       ``X.pt`` / ``X.pth``       torch, weights with the config they carry
+``config``      ``X.yaml``                 torch with **random** weights (tests, benchmarks; warns)
+==============  =========================  ================================================
+
+Options are passed by keyword and belong to a kind: ``device`` and ``precision`` (torch),
+``providers`` and ``threads`` (onnxruntime); one that the kind does not take is an error,
+and an option given as ``None`` means "the default". ``config`` (any kind but ``config``)
+replaces the tracking config the file carries: a ``TrackerConfig`` or a YAML path whose
+``model`` section must match the file's.
+
+Importing this module imports neither torch nor onnxruntime; a kind imports its runtime
+when it loads.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Tuple
+
+from .config import TrackerConfig, from_dict, load_config
+from .onnx_format import model_files
+
+Loaded = Tuple[Any, TrackerConfig]
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One kind of model file: how it is named, which options it takes, how it loads."""
+
+    name: str
+    suffixes: Tuple[str, ...]
+    description: str
+    options: Tuple[str, ...]
+    load: Callable[..., Loaded]
+    files: Callable[[str], Tuple[str, ...]] = lambda path: (path,)  # the files the path stands for
+
+
+def _load_torch_weights(path: str, device: str = "auto", precision: str = "fp32") -> Loaded:
+    from .backends.torch_backend import TorchBackend
+    from .model import build_model
+    from .weights import read_weights_file
+
+    payload = read_weights_file(path)
+    config = from_dict(TrackerConfig, payload.get("config", {}))
+    return TorchBackend(build_model(config.model, path, payload=payload), device=device, precision=precision), config
+
+
+def _load_random_weights(path: str, device: str = "auto", precision: str = "fp32") -> Loaded:
+    from .backends.torch_backend import TorchBackend
+    from .model import build_model
+
+    config = load_config(path)
+    return TorchBackend(build_model(config.model), device=device, precision=precision), config
+
+
+def _onnx_loader(precision: str) -> Callable[..., Loaded]:
+    def load(path: str, providers=None, threads=None) -> Loaded:
+        from .backends.onnx_backend import OnnxBackend
+
+        backend = OnnxBackend(path, providers=providers, threads=threads)
+        if backend.precision != precision:
+            raise ValueError(f"{path} names a {precision} model, but its files hold {backend.precision} graphs; "
+                             f"{'X.int8.onnx names an int8 pair' if precision == 'int8' else 'X.int8.onnx names the int8 pair'}")
+        return backend, backend.config
+
+    return load
+
+
+# Checked in order: the first kind whose suffix ends the path wins (".int8.onnx" before ".onnx").
+MODEL_KINDS: Dict[str, ModelKind] = {
+    kind.name: kind
+    for kind in (
+        ModelKind("onnx-int8", (".int8.onnx", ".int8.template.onnx", ".int8.search.onnx"),
+                  "int8 ONNX pair (X.int8.onnx), onnxruntime", ("providers", "threads"), _onnx_loader("int8"), model_files),
+        ModelKind("onnx", (".onnx",), "fp32 ONNX pair (X.onnx), onnxruntime", ("providers", "threads"), _onnx_loader("fp32"), model_files),
+        ModelKind("torch", (".pt", ".pth"), "torch weights file (X.pt)", ("device", "precision"), _load_torch_weights),
+        ModelKind("config", (".yaml", ".yml"), "tracker YAML config: random weights, for tests and benchmarks",
+                  ("device", "precision"), _load_random_weights),
+    )
+}
+
+
+def model_kind(path: str | os.PathLike) -> ModelKind:
+    """The kind of model file ``path`` names, or a ValueError listing the kinds there are."""
+    text = os.fspath(path)
+    for kind in MODEL_KINDS.values():
+        if text.lower().endswith(kind.suffixes):
+            return kind
+    accepted = "; ".join(f"{'/'.join(kind.suffixes[:2])}: {kind.description}" for kind in MODEL_KINDS.values())
+    raise ValueError(f"cannot tell what kind of model {text!r} is from its name; accepted: {accepted}")
+
+
+def load_model(path: str | os.PathLike, config: TrackerConfig | str | os.PathLike | None = None, **options) -> Loaded:
+    """``(backend, config)`` for the model file at ``path``; see the module docstring for kinds and options."""
+    path = os.fspath(path)
+    kind = model_kind(path)
+    given = {name: value for name, value in options.items() if value is not None}
+    foreign = sorted(set(given) - set(kind.options))
+    if foreign:
+        takes = f"takes {', '.join(kind.options)}" if kind.options else "takes no options"
+        raise ValueError(f"option(s) {', '.join(foreign)} do not apply to {path} ({kind.description}); that kind {takes}")
+    backend, carried = kind.load(path, **given)
+    if config is None:
+        return backend, carried
+    if kind.name == "config":
+        raise ValueError(f"{path} is itself a config; pass a weights or ONNX file together with config=")
+    chosen = config if isinstance(config, TrackerConfig) else load_config(config)
+    if chosen.model != carried.model:
+        differences = ", ".join(f"{key}: file {getattr(carried.model, key)!r}, config {value!r}"
+                                for key, value in chosen.model.__dict__.items() if getattr(carried.model, key) != value)
+        raise ValueError(f"the config's model section does not match {path} ({differences}); "
+                         "only its tracking section may differ")
+    return backend, chosen
