@@ -24,9 +24,8 @@ from tracker import Tracker, config_path
 from tracker.boxes import Box
 from tracker.draw import draw_result
 from tracker.model import UntrainedWarning
-from tracker.run import box_argument
 from tracker.shipped import WEIGHTS_FOLDER, default_model
-from tracker.video import AtomicVideoWriter, FrameSource, check_output_path, unused_path
+from tracker.video import AtomicVideoWriter, FrameSource, box_argument, check_output_path, unused_path
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CLIP = REPO / "demos" / "assets" / "bigbuckbunny.mp4"

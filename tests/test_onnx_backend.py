@@ -34,7 +34,7 @@ def test_importing_and_running_the_onnx_path_never_imports_torch(model_path):
         "from tracker import Tracker\n"
         "from tracker.multi import MultiTracker\n"
         "from tracker.backends.onnx_backend import OnnxBackend\n"
-        "import tracker.export.quantize, tracker.calibration, tracker.loader\n"
+        "import tracker.export.quantize, tracker.export.calibration, tracker.loader\n"
         f"backend = OnnxBackend({model_path!r}, providers=['CPUExecutionProvider'])\n"
         "tracker = Tracker(backend, backend.config)\n"
         "frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)\n"

@@ -12,7 +12,7 @@ import yaml
 
 from tracker.backends.onnx_backend import OnnxBackend
 from tracker.onnx_format import OPSET, model_files
-from tracker.calibration import calibration_crops
+from tracker.export.calibration import calibration_crops
 from tracker.datasets import default_data_root as default_data_dir
 from tracker.config import ModelConfig, TrackerConfig, config_path, load_config
 from tracker.export.exporter import ExportCheckError, build_graphs, export_onnx, float_scopes, onnx_scope, random_model

@@ -14,7 +14,9 @@ import pytest
 from tracker import Tracker, TrackerConfig
 from tracker.backends.onnx_backend import OnnxBackend
 from tracker.backends.torch_backend import TorchBackend
-from tracker.calibration import calibration_crops, default_data_dir, load_sequence, read_frame
+from tracker.datasets import default_data_root as default_data_dir
+from tracker.datasets import load_sequence
+from tracker.export.calibration import calibration_crops
 from tracker.export.exporter import export_onnx, random_model
 
 HAVE_DATA = os.path.isfile(os.path.join(default_data_dir(), "README.md"))
@@ -33,15 +35,13 @@ def models(tmp_path_factory):
 
 
 def largest_deviation(config, model, onnx_path, name, frame_limit=None):
-    sequence = load_sequence(default_data_dir(), name)
-    paths = sequence.frame_paths[:frame_limit]
+    sequence = load_sequence(os.path.join(default_data_dir(), name))
+    frames = sequence.read_frames(frame_limit)
     trackers = [Tracker(TorchBackend(model, device="cpu"), config), Tracker(OnnxBackend(onnx_path, providers=["CPUExecutionProvider"]), config)]
-    first = read_frame(paths[0])
     for tracker in trackers:
-        tracker.init(first, sequence.init_box)
+        tracker.init(frames[0], sequence.init_box)
     deviations = []
-    for path in paths[1:]:
-        frame = read_frame(path)
+    for frame in frames[1:]:
         torch_box, onnx_box = (np.array(tracker.update(frame).box) for tracker in trackers)
         deviations.append(float(np.abs(torch_box - onnx_box).max()))
     return deviations

@@ -6,7 +6,7 @@ import onnx
 import pytest
 
 from tracker.backends.onnx_backend import OnnxBackend
-from tracker.calibration import calibration_crops, train_sequences
+from tracker.export.calibration import calibration_crops, train_sequences
 from tracker.config import TrackerConfig, config_path, load_config
 from tracker.datasets import default_data_root as default_data_dir
 from tracker.datasets import read_splits

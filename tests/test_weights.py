@@ -6,7 +6,7 @@ import torch
 from tracker import Tracker, config_path, load_config
 from tracker.config import ModelConfig, TrackerConfig
 from tracker.errors import MissingFileError, WeightsError
-from tracker.model import SiamFC, build_model
+from tracker.model import build_model
 from tracker.weights import read_weights_file, save_weights
 
 

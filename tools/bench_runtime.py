@@ -145,7 +145,7 @@ def main(argv=None) -> None:
 
     from tracker.backends.onnx_backend import default_threads
     from tracker.backends.torch_backend import TorchBackend
-    from tracker.calibration import calibration_crops, train_sequences
+    from tracker.export.calibration import calibration_crops, train_sequences
     from tracker.config import config_path, load_config
     from tracker.datasets import default_data_root, load_sequence, read_image
     from tracker.eval.trackers import TrackerUnavailable, make_tracker_spec

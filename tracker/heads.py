@@ -46,16 +46,15 @@ def cosine_correlation_pairs(z_feat: torch.Tensor, x_feat: torch.Tensor, eps: fl
 def correlate_taps(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
     """Each of N templates ``(N, C, h, w)`` correlated over its own crops ``(N*S, C, H, W)``.
 
-    Equal to ``F.conv2d(crops of target n, z_feat[n:n+1])`` for every target, but faster
-    on CPU and exportable with a dynamic N: a convolution with a single output channel
-    runs on CPU as a matrix-vector product over a large im2col matrix (4.8 ms for three
-    MobileNetV2 crops, 128 x 32 x 32 against 8 x 8, measured), and a convolution whose
-    kernel has a dynamic batch cannot be exported at all. Here every template tap (u, v)
-    is dotted with every feature pixel of its target's crops in one batched matrix
-    product, ``P[v, u, y, x]``, and the response ``sum_{u,v} P[v, u, i+u, j+v]`` is
-    gathered by two "skew" steps: padding a flattened axis by one row's worth turns the
+    Equal to ``F.conv2d(crops of target n, z_feat[n:n+1])`` for every target, but about
+    4x faster on CPU and exportable with a dynamic N: a convolution with a single output
+    channel runs on CPU as a matrix-vector product over a large im2col matrix, and a
+    convolution whose kernel has a dynamic batch cannot be exported at all. Here every
+    template tap (u, v) is dotted with every feature pixel of its target's crops in one
+    batched matrix product, ``P[v, u, y, x]``, and the response ``sum_{u,v} P[v, u, i+u, j+v]``
+    is gathered by two "skew" steps: padding a flattened axis by one row's worth turns the
     diagonal ``P[u, i+u]`` into column ``i`` of a reshaped view, which a sum adds up
-    (1.3 ms for the same crops). Matmul, pad, reshape, slice and sum all export to ONNX.
+    (timings in docs/int8.md). Matmul, pad, reshape, slice and sum all export to ONNX.
     Result: (N*S, 1, H-h+1, W-w+1).
     """
     # Only the numbers of targets and crops vary between calls; the other sizes are read as

@@ -30,17 +30,9 @@ from typing import List, Optional, Tuple
 from .boxes import Box
 from .loader import load_model
 from .shipped import default_model
-from .video import AtomicVideoWriter, FrameSource, check_output_path, parse_box, partial_path, publish
+from .video import AtomicVideoWriter, FrameSource, box_argument, check_output_path, partial_path, publish
 
 BOX_FORMATS = (".csv", ".json")
-
-
-def box_argument(text: str) -> Box:
-    """argparse type for x,y,w,h: a bad value gives parse_box's message, not argparse's generic one."""
-    try:
-        return parse_box(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -7,6 +7,7 @@ one) and moved into place when complete, so an error leaves no half-written file
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import uuid
@@ -32,6 +33,14 @@ def parse_box(text: str) -> Box:
     if len(values) != 4:
         raise ValueError(f"box must be four comma-separated numbers x,y,w,h (0-based pixels), got {text!r}")
     return values
+
+
+def box_argument(text: str) -> Box:
+    """argparse type for x,y,w,h: a bad value gives parse_box's message, not argparse's generic one."""
+    try:
+        return parse_box(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_source(text: Union[str, int]) -> Union[int, str]:

@@ -73,8 +73,7 @@ class TorchBackend:
         crops = self._to_tensor(search_crops)
         if self.device.type == "cpu":
             # On CPU a big batch is slower than its parts: MobileNetV2's 128x128 activations for
-            # 48 crops (16 targets) are ~300 MB and fall out of cache; measured 1195 ms for one
-            # call of 48 crops against 479 ms for 16 calls of 3 (747 ms in 4 calls of 12).
+            # 48 crops (16 targets) are ~300 MB and fall out of cache (timings in docs/int8.md).
             search_features = torch.cat([self.model.backbone(crops[start : start + CPU_CROPS_PER_CALL])
                                          for start in range(0, len(crops), CPU_CROPS_PER_CALL)])
         else:

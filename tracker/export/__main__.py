@@ -54,7 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..calibration import calibration_crops, default_data_dir, train_sequences
+    from ..datasets import default_data_root
+    from .calibration import calibration_crops, train_sequences
     from ..config import TrackerConfig, config_path, from_dict, load_config
     from ..model import build_model
     from ..digests import file_sha256
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> None:
     if existing and not args.force:
         raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
 
-    data_dir = args.data or default_data_dir()
+    data_dir = args.data or default_data_root()
     sequences = train_sequences(data_dir, args.sequences)
     if args.weights:
         payload = read_weights_file(args.weights)

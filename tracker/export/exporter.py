@@ -290,7 +290,7 @@ def export_onnx(
     """Export ``model`` to ``<stem>.template.onnx`` and ``<stem>.search.onnx`` and check them.
 
     ``real_samples``: ``(template, search crops)`` pairs cut from real frames (see
-    ``tracker.calibration``), compared besides random crops. Returns the two paths and
+    ``tracker.export.calibration``), compared besides random crops. Returns the two paths and
     the check report; raises :class:`ExportCheckError` (and writes nothing) on failure.
     """
     template, search = build_graphs(model, config, opset=opset, source=source)

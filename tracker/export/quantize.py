@@ -1,7 +1,7 @@
 """Static int8 quantisation of an exported model pair with onnxruntime's own tools.
 
 ``quantize_pair("weights/X.onnx", "weights/X.int8.onnx", pairs)`` calibrates both graphs
-on real template/search crops (``tracker.calibration``: train-split sequences only) and
+on real template/search crops (``tracker.export.calibration``: train-split sequences only) and
 writes QDQ graphs: int8 weights (per output channel) and uint8 activations, except for
 the modules the exporter recorded as fp32 in the files' metadata (the head, whose
 correlation multiplies two runtime activations, and whatever the backbone lists, such as

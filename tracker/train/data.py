@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from .. import geometry
 from ..boxes import xywh_to_center_size

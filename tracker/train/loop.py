@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from typing import Callable, Dict, List, Optional, Sequence

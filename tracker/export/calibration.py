@@ -7,10 +7,8 @@ the target sits off-centre by its real motion. Only sequences of the data set's
 numbers reported on them.
 
 The data folder is ``--data`` on the command line, else ``$SIAMTRACK_DATA``, else
-``../shared/data`` next to the repository. Sequences use the OTB layout:
-``<name>/img/0001.jpg ...`` and ``groundtruth_rect.txt`` with 1-based ``x,y,w,h`` lines.
-Sequences, splits and frames are read with :mod:`tracker.datasets`; this module imports
-numpy and OpenCV only.
+``../shared/data`` next to the repository; sequences, splits and frames are read with
+:mod:`tracker.datasets` (any layout it knows). This module imports numpy and OpenCV only.
 """
 from __future__ import annotations
 
@@ -19,16 +17,11 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import geometry
-from .boxes import xywh_to_center_size
-from .config import ModelConfig, TrackingConfig
-from .datasets import Sequence as AnnotatedSequence, default_data_root, load_otb_sequence, read_image, read_splits
-from .errors import MissingFileError
-
-# Older names, kept while callers move to tracker.datasets (default_data_root, read_splits, read_image).
-default_data_dir = default_data_root
-sequence_splits = read_splits
-read_frame = read_image
+from .. import geometry
+from ..boxes import xywh_to_center_size
+from ..config import ModelConfig, TrackingConfig
+from ..datasets import Sequence as AnnotatedSequence, load_sequence, read_image, read_splits
+from ..errors import MissingFileError
 
 
 def train_sequences(data_dir: str, names: Optional[Sequence[str]] = None) -> List[str]:
@@ -45,15 +38,10 @@ def train_sequences(data_dir: str, names: Optional[Sequence[str]] = None) -> Lis
         if splits.get(name) != "train":
             what = f"an {splits[name]}-split sequence" if name in splits else "not listed in the split table"
             raise ValueError(f"sequence {name!r} is {what}; calibration uses train-split sequences only: {', '.join(train)}")
-    missing = [name for name in names if not os.path.isdir(os.path.join(data_dir, name, "img"))]
+    missing = [name for name in names if not os.path.exists(os.path.join(data_dir, name))]
     if missing:
         raise MissingFileError(f"sequence folder(s) missing under {data_dir}: {', '.join(missing)}")
     return list(names)
-
-
-def load_sequence(data_dir: str, name: str) -> AnnotatedSequence:
-    """One OTB-layout sequence (0-based boxes, NaN rows where the target is not visible)."""
-    return load_otb_sequence(os.path.join(data_dir, name))
 
 
 def sequence_crops(
@@ -94,7 +82,7 @@ def calibration_crops(
     """Template/search pairs from every train-split sequence (or those named), in a fixed order."""
     pairs = []
     for name in train_sequences(data_dir, sequences):
-        pairs.extend(sequence_crops(load_sequence(data_dir, name), model, tracking, search_frames_per_sequence))
+        pairs.extend(sequence_crops(load_sequence(os.path.join(data_dir, name), name=name), model, tracking, search_frames_per_sequence))
     if not pairs:
         raise ValueError(f"no crops could be cut from the sequences in {data_dir}")
     return pairs
