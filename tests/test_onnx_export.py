@@ -175,15 +175,6 @@ def test_export_command_refuses_eval_sequences(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_model_files_naming():
-    assert model_files("w/a.onnx") == ("w/a.template.onnx", "w/a.search.onnx")
-    assert model_files("w/a.int8.search.onnx") == ("w/a.int8.template.onnx", "w/a.int8.search.onnx")
-    assert model_files("w/a.int8.template.onnx") == ("w/a.int8.template.onnx", "w/a.int8.search.onnx")
-    with pytest.raises(ValueError, match="must end in .onnx"):
-        model_files("w/a.pt")
-
-
-@needs_data
 def test_real_crops_come_from_train_sequences_only():
     config = TrackerConfig()
     pairs = calibration_crops(default_data_dir(), config.model, config.tracking, ["Crossing"], search_frames_per_sequence=3)

@@ -70,8 +70,8 @@ def _onnx_loader(precision: str) -> Callable[..., Loaded]:
 
         backend = OnnxBackend(path, providers=providers, threads=threads)
         if backend.precision != precision:
-            raise ValueError(f"{path} names a {precision} model, but its files hold {backend.precision} graphs; "
-                             f"{'X.int8.onnx names an int8 pair' if precision == 'int8' else 'X.int8.onnx names the int8 pair'}")
+            raise ValueError(f"{path} names an {precision} model, but its files hold {backend.precision} graphs "
+                             "(X.int8.onnx names an int8 pair, X.onnx an fp32 one); rename the files")
         return backend, backend.config
 
     return load
