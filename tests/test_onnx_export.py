@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from tracker.backends.onnx_backend import OnnxBackend
-from tracker.onnx_format import OPSET, model_files
+from tracker.onnx_format import OPSET
 from tracker.export.calibration import calibration_crops
 from tracker.datasets import default_data_root as default_data_dir
 from tracker.config import ModelConfig, TrackerConfig, config_path, load_config
@@ -175,6 +175,7 @@ def test_export_command_refuses_eval_sequences(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@needs_data
 def test_real_crops_come_from_train_sequences_only():
     config = TrackerConfig()
     pairs = calibration_crops(default_data_dir(), config.model, config.tracking, ["Crossing"], search_frames_per_sequence=3)
