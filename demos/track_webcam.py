@@ -76,15 +76,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_tracker(args: argparse.Namespace) -> Tracker:
     """The tracker for ``--model`` (or the shipped default), saying which model runs."""
-    model = args.model or (None if args.int8 is None else str(default_model(args.int8)))
-    if model is None:
-        try:
-            model = str(default_model())
-        except ValueError:
-            print(f"note: no trained model in {WEIGHTS_FOLDER.relative_to(REPO)}/; using random weights (tracking will be poor)")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UntrainedWarning)
-                return Tracker.from_model(args.config or config_path("siamfc_alexnet"), precision=args.precision)
+    try:
+        model = args.model or str(default_model(args.int8))
+    except ValueError:
+        if args.int8:
+            raise
+        print(f"note: no trained model in {WEIGHTS_FOLDER.relative_to(REPO)}/; using random weights (tracking will be poor)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedWarning)
+            return Tracker.from_model(args.config or config_path("siamfc_alexnet"), precision=args.precision)
     shown = os.path.relpath(model) if os.path.isabs(model) else model
     print(f"model: {shown}" + (f" with config {args.config}" if args.config else ""))
     return Tracker.from_model(model, config=args.config, precision=args.precision)

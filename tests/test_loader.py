@@ -107,3 +107,11 @@ def test_default_is_the_shipped_int8_pair_with_no_arguments():
     assert tracker.backend.search_path == str(shipped_onnx(int8=True))[: -len(".onnx")] + ".search.onnx"
     multi = MultiTracker.default(threads=1)
     assert multi.backend.precision == "int8" and multi.config == tracker.config
+
+
+def test_a_model_without_a_response_output_is_refused_by_the_siamfc_tracker():
+    class BoxHeadBackend:
+        outputs = ("cls", "box", "quality")
+
+    with pytest.raises(ValueError, match="outputs are cls, box, quality; this tracker needs a SiamFC 'response' head"):
+        Tracker(BoxHeadBackend(), TrackerConfig())

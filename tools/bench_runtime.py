@@ -149,7 +149,7 @@ def main(argv=None) -> None:
     from tracker.config import config_path, load_config
     from tracker.datasets import default_data_root, load_sequence, read_image
     from tracker.eval.trackers import TrackerUnavailable, make_tracker_spec
-    from tracker.loader import load_model
+    from tracker.loader import load_model, load_network
     from tracker.onnx_format import model_files
     try:
         from tracker.export.exporter import export_onnx, random_model
@@ -162,14 +162,13 @@ def main(argv=None) -> None:
     data_dir = args.data or default_data_root()
     train_sequences(data_dir, [args.sequence])  # refuses eval-split sequences
     if args.weights:
-        torch_fp32, config = load_model(args.weights, device="cpu")
-        model = torch_fp32.model
+        model, config = load_network(args.weights)
         pairs = calibration_crops(data_dir, config.model, config.tracking, search_frames_per_sequence=2)
     else:
         config = load_config(config_path("siamfc_alexnet"))
         pairs = calibration_crops(data_dir, config.model, config.tracking, search_frames_per_sequence=2)
         model = random_model(config, 0, [t for t, _ in pairs] + [c for _, c in pairs])
-        torch_fp32 = TorchBackend(model, device="cpu")
+    torch_fp32 = TorchBackend(model, device="cpu")
     source = args.weights or "random AlexNet (seed 0, BatchNorm statistics from train-split crops)"
 
     scratch = tempfile.TemporaryDirectory(prefix="siamtrack-bench-")

@@ -1,7 +1,8 @@
 """A real-time Siamese (SiamFC) object tracker.
 
-``from tracker import Tracker``; see README.md. Importing this package does not import
-torch: the torch backend is loaded only by ``Tracker.from_files``.
+``from tracker import Tracker``; ``Tracker.default()`` is the shipped model, see README.md.
+Importing this package does not import torch: the torch backend is loaded only when a
+``.pt`` (or YAML) model is loaded (``tracker.loader``).
 """
 from .boxes import Box
 from .config import ModelConfig, TrackerConfig, TrackingConfig, config_path, load_config

@@ -46,14 +46,22 @@ class ModelKind:
     files: Callable[[str], Tuple[str, ...]] = lambda path: (path,)  # the files the path stands for
 
 
-def _load_torch_weights(path: str, device: str = "auto", precision: str = "fp32") -> Loaded:
-    from .backends.torch_backend import TorchBackend
+def load_network(path: str | os.PathLike) -> Tuple[Any, TrackerConfig]:
+    """The torch network (``tracker.model.SiamFC``, eval mode) of a weights file and the config
+    it carries: for the exporter and tools that need the module itself, not a backend."""
     from .model import build_model
     from .weights import read_weights_file
 
     payload = read_weights_file(path)
     config = from_dict(TrackerConfig, payload.get("config", {}))
-    return TorchBackend(build_model(config.model, path, payload=payload), device=device, precision=precision), config
+    return build_model(config.model, path, payload=payload), config
+
+
+def _load_torch_weights(path: str, device: str = "auto", precision: str = "fp32") -> Loaded:
+    from .backends.torch_backend import TorchBackend
+
+    network, config = load_network(path)
+    return TorchBackend(network, device=device, precision=precision), config
 
 
 def _load_random_weights(path: str, device: str = "auto", precision: str = "fp32") -> Loaded:

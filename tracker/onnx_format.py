@@ -51,7 +51,6 @@ META_CALIBRATION = "siamtrack.calibration"
 # in fp32; written by the exporter from the modules' own declarations, read by the quantiser.
 META_FLOAT_SCOPES = "siamtrack.int8_float_scopes"
 
-ROLES = ("template", "search")
 PAIR_SUFFIXES = {"template": ".template.onnx", "search": ".search.onnx"}
 
 

@@ -81,6 +81,10 @@ class Tracker:
     """
 
     def __init__(self, backend: Backend, config: TrackerConfig) -> None:
+        outputs = getattr(backend, "outputs", None)
+        if outputs is not None and "response" not in outputs:
+            raise ValueError(f"the model's outputs are {', '.join(outputs)}; this tracker needs a SiamFC "
+                             "'response' head (config model.head: correlation)")
         self.backend = backend
         self.config = config
         tracking, model = config.tracking, config.model

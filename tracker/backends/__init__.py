@@ -17,6 +17,8 @@ Outputs = Dict[str, np.ndarray]
 
 @runtime_checkable
 class Backend(Protocol):
+    # Backends also name their outputs in ``outputs`` (a tuple of str) when they know them.
+
     def embed(self, template_crop: np.ndarray) -> Any:
         """``(E, E, 3)`` uint8 BGR template crop -> opaque template features."""
 

@@ -15,6 +15,8 @@ class FakeBackend:
     ``record=False`` keeps no copies (for soaks: recording grows without bound).
     """
 
+    outputs = ("response",)
+
     def __init__(self, response_fn: Callable[[np.ndarray], np.ndarray], record: bool = True) -> None:
         self.response_fn = response_fn
         self.record = record

@@ -1,7 +1,7 @@
 """The torch backend: CUDA when available, channels_last + inference_mode on CPU."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 import torch
@@ -44,6 +44,11 @@ class TorchBackend:
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.model = fuse_batchnorm(model).to(self.device, dtype=self.dtype, memory_format=self.memory_format)
+
+    @property
+    def outputs(self) -> Tuple[str, ...]:
+        """The names of ``score``'s outputs (the head's)."""
+        return self.model.outputs
 
     def _to_tensor(self, crops: np.ndarray) -> torch.Tensor:
         # NHWC uint8 -> NCHW float; the permuted view already has channels_last strides.

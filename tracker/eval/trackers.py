@@ -112,9 +112,8 @@ def _siamfc_spec(device: Optional[str], precision: Optional[str], weights: Optio
         label, note = "siamfc (random weights)", "random weights (no trained weights file): expect poor accuracy"
     else:
         model, config_option = weights, config
-        kind = model_kind(model).name
-        runtime = {"onnx": ", ONNX", "onnx-int8": ", ONNX"}.get(kind, "")
-        label, note = f"siamfc ({os.path.basename(model).split('.')[0]}{'.int8' if kind == 'onnx-int8' else ''}{runtime})", f"model {model}"
+        runtime = ", ONNX" if model_kind(model).name.startswith("onnx") else ""
+        label, note = f"siamfc ({os.path.splitext(os.path.basename(model))[0]}{runtime})", f"model {model}"
     files = model_kind(model).files(model)
     missing = [path for path in files if not os.path.isfile(path)]
     if missing:

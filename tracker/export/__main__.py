@@ -56,11 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     from ..datasets import default_data_root
     from .calibration import calibration_crops, train_sequences
-    from ..config import TrackerConfig, config_path, from_dict, load_config
-    from ..model import build_model
+    from ..config import config_path, load_config
+    from ..loader import load_network
     from ..digests import file_sha256
     from ..onnx_format import model_files
-    from ..weights import read_weights_file
     from .exporter import export_onnx, random_model
     from .quantize import quantize_pair
 
@@ -74,9 +73,7 @@ def run(args: argparse.Namespace) -> None:
     data_dir = args.data or default_data_root()
     sequences = train_sequences(data_dir, args.sequences)
     if args.weights:
-        payload = read_weights_file(args.weights)
-        config = from_dict(TrackerConfig, payload.get("config", {}))
-        model = build_model(config.model, args.weights, payload=payload)
+        model, config = load_network(args.weights)
         source = f"{os.path.basename(args.weights)} sha256 {file_sha256(args.weights)}"
     else:
         config = load_config(args.config or config_path("siamfc_mobilenet_v2"))
