@@ -1,4 +1,5 @@
 """The ONNX format module: names, pairing, metadata and whole-or-nothing writes, without torch or onnxruntime."""
+import hashlib
 import subprocess
 import sys
 
@@ -8,7 +9,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from tracker.backends import split_targets
-from tracker.onnx_format import META_FLOAT_SCOPES, float_scopes, metadata, model_files, set_metadata, write_models
+from tracker.errors import WeightsError
+from tracker.onnx_format import META_DIGEST, META_FLOAT_SCOPES, check_digest, float_scopes, metadata, model_files, set_metadata, write_models
 
 
 def _tiny_model() -> onnx.ModelProto:
@@ -23,6 +25,20 @@ def test_the_pair_is_named_after_one_stem():
     assert model_files("w/a.int8.search.onnx") == ("w/a.int8.template.onnx", "w/a.int8.search.onnx")
     with pytest.raises(ValueError, match="must end in .onnx"):
         model_files("w/a.pt")
+
+
+def test_a_written_model_carries_a_digest_of_its_bytes(tmp_path):
+    path = str(tmp_path / "z.search.onnx")
+    write_models([(_tiny_model(), path)], overwrite=False)
+    data = open(path, "rb").read()
+    digest = metadata(onnx.load(path))[META_DIGEST]
+    assert check_digest(data, path) == digest
+    zeroed = data.replace(digest.encode(), b"0" * 64)
+    assert hashlib.sha256(zeroed).hexdigest() == digest  # by hand: the bytes with the digest read as zeros
+    damaged = bytearray(data)
+    damaged[len(damaged) // 3] ^= 0xFF
+    with pytest.raises(WeightsError, match="z.search.onnx is damaged"):
+        check_digest(bytes(damaged), path)
 
 
 def test_metadata_is_set_replaced_and_read():
@@ -40,13 +56,10 @@ def test_a_pair_is_written_whole_or_not_at_all(tmp_path):
     with pytest.raises(FileExistsError, match="--force"):
         write_models([(_tiny_model(), p) for p in paths], overwrite=False)
 
-    class Broken:
-        def SerializeToString(self):
-            raise OSError("disk full")
-
-    fresh = [str(tmp_path / "y.template.onnx"), str(tmp_path / "y.search.onnx")]
-    with pytest.raises(OSError, match="disk full"):
-        write_models([(_tiny_model(), fresh[0]), (Broken(), fresh[1])], overwrite=False)
+    # The second file cannot be written: the first, already written as a partial, goes too.
+    fresh = [str(tmp_path / "y.template.onnx"), str(tmp_path / "gone" / "y.search.onnx")]
+    with pytest.raises(OSError):
+        write_models([(_tiny_model(), path) for path in fresh], overwrite=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.search.onnx", "x.template.onnx"]
 
 

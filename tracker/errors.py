@@ -6,4 +6,10 @@ class MissingFileError(FileNotFoundError, ValueError):
 
 
 class WeightsError(ValueError):
-    """A weights file is unreadable, truncated, or for another architecture."""
+    """A model file is unreadable, truncated, damaged (its content no longer matches the digest
+    it carries), or for another architecture."""
+
+
+class UnverifiedModelWarning(UserWarning):
+    """A model file written before files carried a digest of their content: it loads, but
+    damage to it cannot be detected. ``python -m tracker.export.seal FILE`` adds one."""

@@ -16,9 +16,14 @@ Digests of the files are ``tracker.digests.file_sha256``. This module is shared 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from typing import Any, Dict, List, Sequence, Tuple
+import re
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .errors import UnverifiedModelWarning, WeightsError
 
 FORMAT = "siamtrack-onnx"
 FORMAT_VERSION = "1"
@@ -47,6 +52,9 @@ META_PAIR = "siamtrack.pair_id"
 META_SOURCE = "siamtrack.source_weights"
 META_IO = "siamtrack.io"
 META_CALIBRATION = "siamtrack.calibration"
+# sha256 of the file's bytes with this entry's value read as 64 zeros: written last, checked
+# at load (see seal / check_digest), so damage anywhere in the file is an error.
+META_DIGEST = "siamtrack.sha256"
 # JSON list of ONNX node-name prefixes (torch module scopes, e.g. "/head/") that int8 keeps
 # in fp32; written by the exporter from the modules' own declarations, read by the quantiser.
 META_FLOAT_SCOPES = "siamtrack.int8_float_scopes"
@@ -88,12 +96,49 @@ def float_scopes(entries: Dict[str, str]) -> List[str]:
     return list(json.loads(text)) if text else []
 
 
+_UNSEALED = b"0" * 64
+# A metadata entry is a StringStringEntryProto: key (field 1) then value (field 2, 64 bytes long).
+_DIGEST_ENTRY = META_DIGEST.encode() + b"\x12\x40"
+
+
+def seal(model: Any) -> bytes:
+    """``model`` serialised, with ``siamtrack.sha256`` in its metadata: the sha256 of these very
+    bytes with the digest's 64 characters read as zeros."""
+    set_metadata(model, {META_DIGEST: _UNSEALED.decode()})
+    data = model.SerializeToString()
+    if data.count(_DIGEST_ENTRY + _UNSEALED) != 1:
+        raise ValueError("could not place the content digest in the serialised model")
+    digest = hashlib.sha256(data).hexdigest().encode()
+    set_metadata(model, {META_DIGEST: digest.decode()})
+    return data.replace(_DIGEST_ENTRY + _UNSEALED, _DIGEST_ENTRY + digest)
+
+
+def check_digest(data: bytes, path: str) -> Optional[str]:
+    """The digest an exported file's bytes carry, checked against them; None for files written
+    before files carried one (with a warning). Damage is a :class:`WeightsError` naming the file.
+
+    Needs no ONNX parser: the digest entry is found by its key in the raw bytes."""
+    found = re.findall(re.escape(_DIGEST_ENTRY) + b"([0-9a-f]{64})", data)
+    if not found:
+        if META_FORMAT.encode() not in data:
+            return None  # not a siamtrack file at all: the format check says so
+        warnings.warn(f"{path} carries no digest of its content (written before files had one), so damage to it "
+                      f"cannot be detected; add one with: python -m tracker.export.seal {path}", UnverifiedModelWarning, stacklevel=3)
+        return None
+    carried = found[-1]
+    if len(found) > 1 or hashlib.sha256(data.replace(_DIGEST_ENTRY + carried, _DIGEST_ENTRY + _UNSEALED)).hexdigest().encode() != carried:
+        raise WeightsError(f"ONNX file {path} is damaged: its content no longer matches the sha256 digest it carries; "
+                           "restore it or export it again (python -m tracker.export)")
+    return carried.decode()
+
+
 def write_models(models: Sequence[Tuple[Any, str]], overwrite: bool) -> None:
     """Write every ``(ModelProto, path)`` as a whole or not at all.
 
-    Each model goes to ``<path>.partial`` first and only when all are written are they
-    renamed into place, so a failure (a full disk, an interrupt) never leaves half a pair.
-    Existing files are refused unless ``overwrite``.
+    Each model is sealed with a digest of its content (:func:`seal`) and goes to
+    ``<path>.partial`` first; only when all are written are they renamed into place, so a
+    failure (a full disk, an interrupt) never leaves half a pair. Existing files are
+    refused unless ``overwrite``.
     """
     existing = [path for _, path in models if os.path.exists(path)]
     if existing and not overwrite:
@@ -104,7 +149,7 @@ def write_models(models: Sequence[Tuple[Any, str]], overwrite: bool) -> None:
             partial = path + ".partial"
             partials.append((partial, path))
             with open(partial, "wb") as handle:
-                handle.write(model.SerializeToString())
+                handle.write(seal(model))
         for partial, path in partials:
             os.replace(partial, path)
     finally:

@@ -1,40 +1,65 @@
 """Weights files: a state dict that carries the config it was trained with.
 
-A file is a ``torch.save`` of ``{"format", "version", "config", "state_dict", "record"}``;
-``record`` says how the weights were made (data, epochs, metrics). Loading is strict:
-the file's model config must match the one asked for, and the state dict's keys and
-shapes must match the network exactly.
+A file is a ``torch.save`` of ``{"format", "version", "config", "state_dict", "record",
+"content_sha256"}``; ``record`` says how the weights were made (data, epochs, metrics) and
+``content_sha256`` is a digest of the other four, checked at every load: torch's zip
+reader checks no CRC, so a damaged tensor would otherwise load and track the wrong thing.
+Loading is strict: the file's model config must match the one asked for, and the state
+dict's keys and shapes must match the network exactly.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import re
+import warnings
 from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
 
 from .config import ModelConfig, TrackerConfig, from_dict
-from .errors import MissingFileError, WeightsError
+from .errors import MissingFileError, UnverifiedModelWarning, WeightsError
 
 FORMAT = "siamtrack-weights"
 VERSION = 1
+DIGEST_KEY = "content_sha256"
+
+
+def content_digest(payload: Dict[str, Any]) -> str:
+    """sha256 of a weights payload's config, record and every tensor (name, dtype, shape, bytes),
+    in a fixed order; independent of how torch lays the file out."""
+    digest = hashlib.sha256()
+    header = {key: payload.get(key) for key in ("format", "version", "config", "record")}
+    digest.update(json.dumps(header, sort_keys=True, default=str).encode())
+    for name in sorted(payload["state_dict"]):
+        tensor = payload["state_dict"][name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_payload(path: str | os.PathLike, payload: Dict[str, Any]) -> None:
+    """Write a weights payload with its content digest; atomic (temp file + rename)."""
+    path = os.fspath(path)
+    sealed = {key: value for key, value in payload.items() if key != DIGEST_KEY}
+    sealed[DIGEST_KEY] = content_digest(sealed)
+    temporary = path + ".partial"
+    torch.save(sealed, temporary)
+    os.replace(temporary, path)
 
 
 def save_weights(path: str | os.PathLike, model: nn.Module, config: TrackerConfig, record: Optional[dict] = None) -> None:
     """Write ``model``'s weights with ``config`` and a training ``record``; atomic (temp file + rename)."""
-    path = os.fspath(path)
-    payload = {
+    write_payload(path, {
         "format": FORMAT,
         "version": VERSION,
         "config": config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "record": dict(record or {}),
-    }
-    temporary = path + ".partial"
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    })
 
 
 def read_weights_file(path: str | os.PathLike) -> Dict[str, Any]:
@@ -55,6 +80,15 @@ def read_weights_file(path: str | os.PathLike) -> Dict[str, Any]:
         )
     if payload.get("version") != VERSION:
         raise WeightsError(f"{path} has format version {payload.get('version')}; this library reads version {VERSION}")
+    if not isinstance(payload.get("state_dict"), dict):
+        raise WeightsError(f"{path} holds no state_dict; save one with tracker.weights.save_weights")
+    carried = payload.get(DIGEST_KEY)
+    if carried is None:
+        warnings.warn(f"{path} carries no digest of its content (written before files had one), so damage to it "
+                      f"cannot be detected; add one with: python -m tracker.export.seal {path}", UnverifiedModelWarning, stacklevel=2)
+    elif carried != content_digest(payload):
+        raise WeightsError(f"weights file {path} is damaged: its content no longer matches the sha256 digest it carries; "
+                           "restore it from where it came from (the shipped files: git checkout weights/)")
     return payload
 
 

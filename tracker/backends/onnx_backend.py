@@ -36,6 +36,7 @@ from ..onnx_format import (
     SEARCH_FEATURES_INPUT,
     TEMPLATE_INPUT,
     TEMPLATE_OUTPUT,
+    check_digest,
     model_files,
 )
 from . import Outputs, check_even_split
@@ -124,10 +125,14 @@ def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
 
 
 def open_session(path: str, providers: Sequence[str], threads: Optional[int] = None) -> ort.InferenceSession:
+    """An onnxruntime session for the file at ``path``, after checking the digest it carries."""
     if not os.path.isfile(path):
         raise MissingFileError(f"ONNX file not found: {path} (export one with: python -m tracker.export --weights WEIGHTS.pt)")
+    with open(path, "rb") as handle:
+        data = handle.read()
+    check_digest(data, path)
     try:
-        return ort.InferenceSession(path, session_options(threads), providers=list(providers))
+        return ort.InferenceSession(data, session_options(threads), providers=list(providers))
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types for damaged files
         raise ValueError(f"onnxruntime could not load {path}: {str(error).splitlines()[0]}") from None
 

@@ -38,6 +38,7 @@ from ..onnx_format import (
     float_scopes,
     metadata,
     model_files,
+    seal,
     set_metadata,
     write_models,
 )
@@ -179,7 +180,8 @@ def quantize_pair(
                 )
             model = onnx.load(quantized)
             set_metadata(model, entries)
-            onnx.save(model, quantized)
+            with open(quantized, "wb") as handle:  # sealed, as every file the runtime opens
+                handle.write(seal(model))
             outputs.append(model)
         candidate = OnnxBackend(os.path.join(scratch, "model.onnx"), providers=[CPU])
         result = agreement(reference, candidate, check_pairs if check_pairs is not None else pairs)
