@@ -25,7 +25,8 @@ from tracker.boxes import Box
 from tracker.draw import draw_result
 from tracker.model import UntrainedWarning
 from tracker.shipped import WEIGHTS_FOLDER, default_model
-from tracker.video import AtomicVideoWriter, FrameSource, box_argument, check_output_path, unused_path
+from tracker.video import (VIDEO_EXTENSIONS, AtomicVideoWriter, FrameSource, Terminated, box_argument, check_output_path,
+                           check_separate, sigterm_as_interrupt, unused_path)
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CLIP = REPO / "demos" / "assets" / "bigbuckbunny.mp4"
@@ -198,23 +199,30 @@ def track_live(tracker: Tracker, source: FrameSource, box: Optional[Box], out: O
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        display = not args.no_display and display_available()
-        if not display and not args.no_display:
-            print("No display found (DISPLAY is not set); running headless and writing a video.")
-        if args.out:
-            check_output_path(args.out, args.force)
-        source, box = open_source(args)
-        with source:
-            tracker = build_tracker(args)
-            if display:
-                track_live(tracker, source, box, args.out, args.force, args.max_frames)
-            else:
-                name = Path(str(source.source)).stem if not source.is_camera else f"camera{source.source}"
-                out = args.out or unused_path(f"tracked_{name}.mp4")
-                track_headless(tracker, source, box, out, args.force, args.max_frames)
+        with sigterm_as_interrupt():
+            display = not args.no_display and display_available()
+            if not display and not args.no_display:
+                print("No display found (DISPLAY is not set); running headless and writing a video.")
+            if args.out:
+                check_separate([("--source", args.source)] + ([("--model", args.model)] if args.model else []), [("--out", args.out)])
+                check_output_path(args.out, args.force, VIDEO_EXTENSIONS)
+            source, box = open_source(args)
+            with source:
+                tracker = build_tracker(args)
+                if display:
+                    track_live(tracker, source, box, args.out, args.force, args.max_frames)
+                else:
+                    name = Path(str(source.source)).stem if not source.is_camera else f"camera{source.source}"
+                    out = args.out or unused_path(f"tracked_{name}.mp4")
+                    track_headless(tracker, source, box, out, args.force, args.max_frames)
+                if source.note:
+                    print(f"Note: {source.note}")
     except (ValueError, TypeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("Terminated (SIGTERM); the video was not written.", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

@@ -52,8 +52,8 @@ def failing_source(after, error, live=False, on_read=None):
     makes it look like a camera (no frame count); ``on_read(index)`` runs before each read."""
 
     class Failing(FrameSource):
-        def __init__(self, source):
-            super().__init__(source)
+        def __init__(self, source, **options):
+            super().__init__(source, **options)
             self.served = 0
 
         @property
@@ -161,11 +161,12 @@ def test_cli_ctrl_c_on_a_file_discards_and_on_a_camera_keeps(clip, onnx_model, t
     capture.release()
 
 
-def test_cli_unwritable_video_format_leaves_nothing(clip, onnx_model, tmp_path, capsys):
+def test_cli_unwritable_video_format_is_refused_before_anything_runs(clip, onnx_model, tmp_path, capsys):
     video, box = clip
-    status = run_cli.main([video, "--box", box, "--model", onnx_model, "--quiet",
-                           "--out", str(tmp_path / "a.unknown"), "--boxes", str(tmp_path / "b.csv")])
-    assert status == 1 and "could not open a video writer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli.main([video, "--box", box, "--model", onnx_model, "--quiet",
+                      "--out", str(tmp_path / "a.png"), "--boxes", str(tmp_path / "b.csv")])
+    assert exit_info.value.code == 2 and "--out must end in .mp4, .avi" in capsys.readouterr().err
     assert leftovers(tmp_path) == []
 
 

@@ -12,10 +12,17 @@ X.template.onnx + X.search.onnx; onnxruntime, no torch needed) or a torch weight
 
 --boxes writes one row per frame and target: frame (0-based), target, x, y, w, h
 (0-based pixels), score (empty on frame 0, where the box is the one given), lost.
-Outputs appear only when complete: an error leaves nothing behind, and an existing
-file is replaced only with --force. A video that ends early (a truncated file) is
-tracked up to where it ends, with a note on stderr. Ctrl-C stops a camera or stream and keeps what was
-tracked; on a file it discards the outputs.
+Outputs appear only when complete: an error leaves nothing behind, an existing file is
+replaced only with --force, and an input (the source, the model) never, even through a
+link. They are written as X.<pid>-<random>.partial.EXT first; partials that a killed run
+left for the same output are removed by the next run once their process is gone.
+
+A video that ends early is tracked up to where it ends, with a note on stderr, when the
+file is cut short or damaged at a frame that can be found (the frame numbers stay true);
+a video that lost frames at a place that cannot be found is an error (its frame numbers
+would be wrong). A stream that sends nothing for --timeout seconds is given up on.
+Ctrl-C or SIGTERM stops a camera or stream and keeps what was tracked (exit 0); on a
+file or folder it discards the outputs (exit 130 for Ctrl-C, 143 for SIGTERM).
 """
 from __future__ import annotations
 
@@ -30,7 +37,8 @@ from typing import List, Optional, Tuple
 from .boxes import Box
 from .loader import load_model
 from .shipped import default_model
-from .video import AtomicVideoWriter, FrameSource, box_argument, check_output_path, partial_path, publish
+from .video import (DEFAULT_STREAM_TIMEOUT, VIDEO_EXTENSIONS, AtomicVideoWriter, FrameSource, Terminated, box_argument,
+                    check_output_path, check_separate, partial_path, publish, sigterm_as_interrupt)
 
 BOX_FORMATS = (".csv", ".json")
 
@@ -44,10 +52,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--int8", dest="int8", action="store_true", default=None, help="without --model: the shipped int8 ONNX model")
     precision.add_argument("--fp32", dest="int8", action="store_false", help="without --model: the shipped fp32 model (ONNX, else torch)")
-    parser.add_argument("--out", help="write the annotated video here (.mp4 or .avi)")
+    parser.add_argument("--out", help=f"write the annotated video here ({', '.join(VIDEO_EXTENSIONS)})")
     parser.add_argument("--boxes", help="write the boxes here (.csv or .json)")
     parser.add_argument("--force", action="store_true", help="overwrite --out/--boxes if they exist")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_STREAM_TIMEOUT,
+                        help="streams: seconds to wait for the stream to open and for each frame (default: %(default)g)")
     parser.add_argument("--device", default=None, help="torch models: auto, cpu or cuda (default: auto)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="torch models: network precision (default: fp32)")
     parser.add_argument("--providers", nargs="+", default=None,
@@ -57,14 +67,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.max_frames is not None and args.max_frames < 1:
         parser.error("--max-frames must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads} (leave it out for all CPUs available)")
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be > 0 seconds, got {args.timeout:g}")
+    if args.model and args.int8 is not None:
+        parser.error(f"--{'int8' if args.int8 else 'fp32'} chooses among the shipped models and cannot apply to --model "
+                     f"{args.model}; name the model file itself (X.int8.onnx is an int8 pair, X.onnx an fp32 one)")
     if args.boxes and os.path.splitext(args.boxes)[1].lower() not in BOX_FORMATS:
         parser.error(f"--boxes must end in {' or '.join(BOX_FORMATS)}, got {args.boxes!r}")
-    if args.out and args.boxes and os.path.abspath(args.out) == os.path.abspath(args.boxes):
-        parser.error("--out and --boxes must be different files")
-    for output in (args.out, args.boxes):
-        if output and os.path.exists(args.source) and os.path.abspath(output) == os.path.abspath(args.source):
-            parser.error(f"{output!r} is the source itself; write the output to another file")
+    if args.out and os.path.splitext(args.out)[1].lower() not in VIDEO_EXTENSIONS:
+        parser.error(f"--out must end in {', '.join(VIDEO_EXTENSIONS)} (an mp4v video), got {args.out!r}")
+    inputs = [("source", args.source)] + [("--model", path) for path in _model_files(args.model)]
+    outputs = [(label, path) for label, path in (("--out", args.out), ("--boxes", args.boxes)) if path]
+    try:
+        check_separate(inputs, outputs)
+    except ValueError as error:
+        parser.error(str(error))
     return args
+
+
+def _model_files(model: Optional[str]) -> List[str]:
+    """The files ``--model`` stands for (an ONNX name stands for its pair)."""
+    if not model:
+        return []
+    from .loader import model_kind
+
+    try:
+        return [model, *model_kind(model).files(model)]
+    except ValueError:
+        return [model]
 
 
 def resolve_model(model: Optional[str], int8: Optional[bool] = None) -> str:
@@ -124,11 +156,13 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
     from .draw import draw_result
     from .multi import MultiTracker
 
-    for path in (args.out, args.boxes):
+    # Every output is checked before anything is tracked: a run never fails at the end for a bad name.
+    for path, extensions in ((args.out, VIDEO_EXTENSIONS), (args.boxes, BOX_FORMATS)):
         if path:
-            check_output_path(path, args.force)
+            for stale in check_output_path(path, args.force, extensions):
+                print(f"note: removed {stale}, left by an earlier run that was killed", file=sys.stderr)
     model = resolve_model(args.model, args.int8)
-    source = FrameSource(args.source)  # before loading the model: a bad source fails at once
+    source = FrameSource(args.source, timeout=args.timeout)  # before loading the model: a bad source fails at once
     total = source.frame_count
     live = total is None
     if args.max_frames:
@@ -174,16 +208,15 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
                     writer.write(frame)
                 frames += 1
                 bar.update(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             if not live:
                 raise
-            print("stopped (Ctrl-C); keeping what was tracked", file=sys.stderr)
+            print(f"stopped ({'SIGTERM' if isinstance(interrupt, Terminated) else 'Ctrl-C'}); keeping what was tracked",
+                  file=sys.stderr)
         finally:
             bar.close()
-        announced = source.frame_count
-        if not live and announced and frames < min(announced, args.max_frames or announced):
-            print(f"note: the source ended after {frames} frames; its header announced {announced} (truncated file?)",
-                  file=sys.stderr)
+        if source.note:
+            print(f"note: {source.note}", file=sys.stderr)
         # Inside the try: should the second output fail to appear, the first's temporary file goes too.
         if writer:
             writer.close()
@@ -207,12 +240,27 @@ def _draw_given_box(frame, box) -> None:
     cv2.rectangle(frame, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), (255, 200, 0), 2, cv2.LINE_AA)
 
 
+def _quiet_opencv_warnings() -> None:
+    # OpenCV logs e.g. a stream timeout as a warning line of its own; the error below says it.
+    import cv2
+
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:
+        pass
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     # FFmpeg reports an unreadable file on stderr before OpenCV returns; the error below says it in one line.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    _quiet_opencv_warnings()
     try:
-        frames, update_seconds, wall = track(args)
+        with sigterm_as_interrupt():
+            frames, update_seconds, wall = track(args)
+    except Terminated:
+        print("error: terminated (SIGTERM); no output written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("error: interrupted; no output written", file=sys.stderr)
         return 130
