@@ -119,3 +119,22 @@ def test_add_remove_and_ids(clips):
         multi.remove(first)
     with pytest.raises(ValueError, match="must be > 0"):
         multi.add(frames[0], (10, 10, 0, 5))
+
+
+def test_add_on_a_frame_of_another_size_is_refused_and_the_tracker_stays_usable():
+    multi = MultiTracker(FakeBackend(lambda crops: np.zeros((len(crops), 17, 17), np.float32)), TrackerConfig())
+    small, large = np.zeros((240, 360, 3), np.uint8), np.zeros((480, 720, 3), np.uint8)
+    first = multi.add(small, (10, 10, 40, 40))
+    with pytest.raises(ValueError, match=r"cannot add a target on a 720x480 frame: the 1 current target\(s\) are on 360x240"):
+        multi.add(large, (10, 10, 40, 40))
+    assert multi.target_ids == [first]
+    assert list(multi.update(small)) == [first]  # still tracking
+    with pytest.raises(ValueError, match=r"frame size changed from 360x240 .* to 720x480") as error:
+        multi.update(large)
+    assert "init()" not in str(error.value)  # MultiTracker has none
+    assert list(multi.update(small)) == [first]
+    second = multi.add(np.zeros((240, 360), np.uint8), (50, 50, 30, 30))  # grayscale of the same size is the same video
+    multi.remove(first)
+    multi.remove(second)
+    third = multi.add(large, (10, 10, 40, 40))  # no targets left: a new video may start
+    assert list(multi.update(large)) == [third]
