@@ -28,7 +28,7 @@ def test_evaluates_writes_outputs_and_reuses_the_cache(data_root, tmp_path, caps
     assert [(r["tracker"], r["sequence"]) for r in table] == [("mil", "alpha"), ("mil", "beta"), ("mil", "OVERALL")]
     assert float(table[-1]["auc"]) > 0.3
 
-    assert main(["--data", data_root, "--trackers", "mil", "--out", out, "--quiet"]) == 0
+    assert main(["--data", data_root, "--trackers", "mil", "--out", out, "--quiet", "--force"]) == 0
     assert "2 of 2 tracker x sequence runs read from the cache" in capsys.readouterr().out
 
 
@@ -86,3 +86,29 @@ def test_missing_onnx_model_is_a_clear_error(data_root, tmp_path, capsys):
     code = main(["--data", data_root, "--trackers", "siamfc", "--weights", str(tmp_path / "none.onnx"), "--out", str(tmp_path / "o"), "--quiet"])
     assert code != 0
     assert "model file(s) not found" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_is_one_line_error(data_root, tmp_path, capsys):
+    results = tmp_path / "results.csv"
+    results.write_text("an earlier table")
+    assert main(["--data", data_root, "--trackers", "mil", "--out", str(results), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {results} is a file; --out names a folder") and err.count("\n") == 1, err
+    assert "Traceback" not in err and results.read_text() == "an earlier table"
+
+
+def test_existing_outputs_are_replaced_only_with_force_and_checked_before_the_run(data_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--data", data_root, "--trackers", "mil", "--out", str(out), "--quiet", "--no-cache"]) == 0
+    capsys.readouterr()
+    before = {name: (out / name).read_bytes() for name in ("table.csv", "table.json", "success.png", "precision.png")}
+    inodes = {name: (out / name).stat().st_ino for name in before}
+    assert main(["--data", data_root, "--trackers", "mil", "--out", str(out), "--quiet", "--no-cache"]) == 2
+    printed = capsys.readouterr()
+    assert "table.csv already exists" in printed.err and "--force" in printed.err and printed.out == ""  # refused before evaluating
+    assert {name: (out / name).read_bytes() for name in before} == before
+    # --speed writes other files, so the folder is fine for it.
+    assert main(["--data", data_root, "--trackers", "mil", "--speed", "--speed-frames", "3", "--repeats", "1", "--out", str(out), "--quiet"]) == 0
+    assert main(["--data", data_root, "--trackers", "mil", "--out", str(out), "--quiet", "--force"]) == 0
+    assert all((out / name).stat().st_ino != inodes[name] for name in before)  # new files moved into place
+    assert not [name for name in os.listdir(out) if "partial" in name]

@@ -3,12 +3,14 @@
     python -m tracker.eval --data ../shared/data --trackers siamfc,mil,nano,kcf,csrt --split eval --out results/
     python -m tracker.eval --speed --trackers siamfc,mil,nano --split eval --out results/
 
-Evaluation writes to --out: table.csv and table.json (per tracker x sequence: AUC,
+Evaluation writes to the folder --out: table.csv and table.json (per tracker x sequence: AUC,
 precision@20, normalised precision, GOT-10k AO/SR, fps; plus an OVERALL row per tracker),
 success.png and precision.png (OTB plots, AUC / precision@20 in the legend), and
 cache/ (one file per tracker x sequence: a re-run reads these instead of tracking again;
 a changed config, weights file, model file, OpenCV version or sequence invalidates its
-entries). fps counts update() time only, measured while the run was made.
+entries). fps counts update() time only, measured while the run was made. Files already in
+--out are replaced only with --force (checked before anything runs; the cache is always
+reused), and each appears only when complete.
 
 --speed times every tracker on the same decoded frames in one run, interleaved and
 repeated, and writes speed.csv/speed.json with fps and the ratio to the first tracker.
@@ -29,6 +31,8 @@ import sys
 import time
 
 from ..datasets import default_data_root, load_dataset
+from ..video import Terminated, check_output_path, sigterm_as_interrupt
+from .report import EVALUATION_FILES, SPEED_FILES
 from .trackers import TRACKER_NAMES, available_specs, default_peers_root, parse_tracker_names
 
 
@@ -45,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sequences", default=None, help="comma-separated sequence names (default: every one in the split)")
     parser.add_argument("--trackers", default="siamfc,mil,nano", help=f"comma-separated, from: {', '.join(TRACKER_NAMES)} (default: %(default)s)")
     parser.add_argument("--out", default="results", help="output folder (default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="replace the tables and plots of an earlier run in --out")
     parser.add_argument("--cache", default=None, help="run cache folder, shareable between --out folders (default: OUT/cache)")
     parser.add_argument("--no-cache", action="store_true", help="rerun every tracker x sequence instead of reading cached runs")
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence (quick checks)")
@@ -70,10 +75,25 @@ def _quiet_opencv() -> None:
         pass
 
 
+def check_output_folder(path: str, names, overwrite: bool) -> None:
+    """Refuse an --out that is a file, or (unless ``overwrite``) a folder that holds any of
+    ``names`` already; run before the work. A missing folder is fine (it is made)."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ValueError(f"--out {path} is a file; --out names a folder (for {', '.join(names)}): choose another name")
+    if os.path.isdir(path):
+        for name in names:
+            try:
+                check_output_path(os.path.join(path, name), overwrite)
+            except FileExistsError:
+                raise FileExistsError(f"{os.path.join(path, name)} already exists (from an earlier run); choose another --out, "
+                                      "or pass --force to replace that run's tables and plots") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from . import report
     from .runner import benchmark, evaluate
 
+    check_output_folder(args.out, SPEED_FILES if args.speed else EVALUATION_FILES, args.force)
     started = time.perf_counter()
     data = args.data or default_data_root()
     names = parse_tracker_names(args.trackers)
@@ -112,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
         rows = report.speed_rows(records)
         print(report.format_speed_table(rows, labels))
         meta.update(speed_frames=args.speed_frames, repeats=args.repeats, load_average_end=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
-        csv_path = report.write_rows_csv(rows, os.path.join(out, "speed.csv"))
-        json_path = report.write_json(rows, os.path.join(out, "speed.json"), meta)
+        csv_path = report.write_rows_csv(rows, os.path.join(out, "speed.csv"), args.force)
+        json_path = report.write_json(rows, os.path.join(out, "speed.json"), meta, args.force)
         print(f"load average at end: {_load_average()}")
         print(f"speed table: {os.path.abspath(csv_path)} and {os.path.abspath(json_path)} ({time.perf_counter() - started:.0f} s)")
         return 0
@@ -126,11 +146,13 @@ def run(args: argparse.Namespace) -> int:
     print("AUC: OTB success AUC (21 IoU thresholds, first frame included, frames without ground truth excluded); "
           "P@20: share of frames with centre error <= 20 px; fps: update() only")
     meta["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    table_csv = report.write_csv(rows + overall, os.path.join(out, "table.csv"))
-    table_json = report.write_json(rows + overall, os.path.join(out, "table.json"), meta)
+    table_csv = report.write_csv(rows + overall, os.path.join(out, "table.csv"), args.force)
+    table_json = report.write_json(rows + overall, os.path.join(out, "table.json"), meta, args.force)
     title = f"OPE on {len(sequences)} sequences ({args.split})"
-    success_png = report.plot_success({labels[r["tracker"]]: r["success_curve"] for r in overall}, os.path.join(out, "success.png"), "Success plot of " + title)
-    precision_png = report.plot_precision({labels[r["tracker"]]: r["precision_curve"] for r in overall}, os.path.join(out, "precision.png"), "Precision plot of " + title)
+    success_png = report.plot_success({labels[r["tracker"]]: r["success_curve"] for r in overall}, os.path.join(out, "success.png"),
+                                      "Success plot of " + title, args.force)
+    precision_png = report.plot_precision({labels[r["tracker"]]: r["precision_curve"] for r in overall}, os.path.join(out, "precision.png"),
+                                          "Precision plot of " + title, args.force)
     print(f"load average at end: {_load_average()}")
     print(f"outputs in {os.path.abspath(out)}: {', '.join(os.path.basename(p) for p in (table_csv, table_json, success_png, precision_png))}"
           + (f"; runs cached in {os.path.abspath(cache)}" if cache else "") + f" ({time.perf_counter() - started:.0f} s)")
@@ -143,8 +165,15 @@ def main(argv=None) -> int:
         print("error: --max-frames must be >= 2", file=sys.stderr)
         return 2
     try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as error:
+        with sigterm_as_interrupt():
+            return run(args)
+    except Terminated:
+        print("error: terminated (SIGTERM); files not yet complete were not written", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("error: interrupted; files not yet complete were not written", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

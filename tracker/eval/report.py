@@ -5,6 +5,9 @@ fps. The overall row of a tracker follows the OTB toolkit: its success and preci
 curves are the means of the per-sequence curves (so its AUC is the mean of the
 per-sequence AUCs, every sequence weighing the same); its fps is all its updates
 divided by all its update time. matplotlib is imported only when plotting.
+
+Every file is written under a temporary name and published when complete
+(``tracker.video.written_atomically``); an existing file is replaced only with ``overwrite``.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence as Sequence
 import numpy as np
 
 from ..datasets import Sequence
+from ..video import written_atomically
 from .metrics import PRECISION_RANK_THRESHOLD, PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS, got10k_metrics, otb_metrics
 from .runner import RunRecord, SpeedRecord
 
@@ -129,9 +133,9 @@ def _plain(row: Mapping[str, object]) -> Dict[str, object]:
     return plain
 
 
-def write_csv(rows: SequenceOf[Mapping[str, object]], path: str) -> str:
+def write_csv(rows: SequenceOf[Mapping[str, object]], path: str, overwrite: bool = False) -> str:
     """The table fields of ``rows`` as CSV (empty cells for undefined values)."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with written_atomically(path, overwrite) as temporary, open(temporary, "x", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(TABLE_FIELDS)
         for row in rows:
@@ -145,7 +149,8 @@ def write_csv(rows: SequenceOf[Mapping[str, object]], path: str) -> str:
     return path
 
 
-def write_json(rows: SequenceOf[Mapping[str, object]], path: str, meta: Optional[Mapping[str, object]] = None) -> str:
+def write_json(rows: SequenceOf[Mapping[str, object]], path: str, meta: Optional[Mapping[str, object]] = None,
+               overwrite: bool = False) -> str:
     """``{"meta": ..., "thresholds": ..., "rows": [...]}`` with curves as lists and NaN as null."""
     document = {
         "meta": dict(meta or {}),
@@ -155,12 +160,12 @@ def write_json(rows: SequenceOf[Mapping[str, object]], path: str, meta: Optional
         },
         "rows": [_plain(r) for r in rows],
     }
-    with open(path, "w", encoding="utf-8") as handle:
+    with written_atomically(path, overwrite) as temporary, open(temporary, "x", encoding="utf-8") as handle:
         json.dump(document, handle, indent=1)
     return path
 
 
-def _plot(curves, thresholds, scores, path, title, xlabel, ylabel, score_name):
+def _plot(curves, thresholds, scores, path, title, xlabel, ylabel, score_name, overwrite):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -177,21 +182,25 @@ def _plot(curves, thresholds, scores, path, title, xlabel, ylabel, score_name):
     axes.grid(True, alpha=0.3)
     axes.legend(loc="lower left" if score_name == "AUC" else "lower right", title=score_name, fontsize=9)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    try:
+        with written_atomically(path, overwrite) as temporary:
+            figure.savefig(temporary)
+    finally:
+        plt.close(figure)
     return path
 
 
-def plot_success(curves: Mapping[str, np.ndarray], path: str, title: str = "Success plot of OPE") -> str:
+def plot_success(curves: Mapping[str, np.ndarray], path: str, title: str = "Success plot of OPE", overwrite: bool = False) -> str:
     """OTB success plot: one line per tracker, legend ``label [AUC]`` sorted by AUC."""
     scores = {label: float(np.mean(curve)) for label, curve in curves.items()}
-    return _plot(curves, SUCCESS_THRESHOLDS, scores, path, title, "Overlap threshold (IoU)", "Success rate", "AUC")
+    return _plot(curves, SUCCESS_THRESHOLDS, scores, path, title, "Overlap threshold (IoU)", "Success rate", "AUC", overwrite)
 
 
-def plot_precision(curves: Mapping[str, np.ndarray], path: str, title: str = "Precision plot of OPE") -> str:
+def plot_precision(curves: Mapping[str, np.ndarray], path: str, title: str = "Precision plot of OPE", overwrite: bool = False) -> str:
     """OTB precision plot: one line per tracker, legend ``label [precision@20]`` sorted by it."""
     scores = {label: float(curve[int(PRECISION_RANK_THRESHOLD)]) for label, curve in curves.items()}
-    return _plot(curves, PRECISION_THRESHOLDS, scores, path, title, "Location error threshold (pixels)", "Precision", "P@20")
+    return _plot(curves, PRECISION_THRESHOLDS, scores, path, title, "Location error threshold (pixels)", "Precision", "P@20",
+                 overwrite)
 
 
 def speed_rows(records: SequenceOf[SpeedRecord], reference: Optional[str] = None) -> List[Dict[str, object]]:
@@ -233,10 +242,10 @@ def format_speed_table(rows: SequenceOf[Mapping[str, object]], labels: Optional[
     return "\n".join(lines)
 
 
-def write_rows_csv(rows: SequenceOf[Mapping[str, object]], path: str) -> str:
+def write_rows_csv(rows: SequenceOf[Mapping[str, object]], path: str, overwrite: bool = False) -> str:
     """Any flat rows as CSV, columns in the first row's order."""
     fields = list(rows[0])
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with written_atomically(path, overwrite) as temporary, open(temporary, "x", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for row in rows:
@@ -244,6 +253,12 @@ def write_rows_csv(rows: SequenceOf[Mapping[str, object]], path: str) -> str:
     return path
 
 
+EVALUATION_FILES = ("table.csv", "table.json", "success.png", "precision.png")
+SPEED_FILES = ("speed.csv", "speed.json")
+
+
 def ensure_folder(path: str) -> str:
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ValueError(f"{path} is a file, not a folder")
     os.makedirs(path, exist_ok=True)
     return path

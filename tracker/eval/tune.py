@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from ..loader import load_model
     from ..shipped import default_model
-    from ..video import check_output_path, partial_path, publish
+    from ..video import check_output_path, written_atomically
 
     try:
         grid = dict(parse_grid_option(option) for option in args.grid)
@@ -138,13 +138,15 @@ def main(argv=None) -> int:
         print("| " + " | ".join(str(change[n]) for n in grid) + f" | {mean:.4f}{mark} | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
     print(f"\n{time.perf_counter() - started:.0f} s")
     if args.out:
-        temporary = partial_path(args.out)
-        with open(temporary, "x", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            for change, mean, aucs in rows:
-                writer.writerow([change[n] for n in grid] + [f"{mean:.4f}"] + [f"{a:.4f}" for a in aucs])
-        publish(temporary, args.out, args.force)
+        try:
+            with written_atomically(args.out, args.force) as temporary, open(temporary, "x", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(header)
+                for change, mean, aucs in rows:
+                    writer.writerow([change[n] for n in grid] + [f"{mean:.4f}"] + [f"{a:.4f}" for a in aucs])
+        except OSError as error:  # e.g. the file appeared meanwhile: the table above is still printed
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"table written to {args.out}")
     return 0
 
