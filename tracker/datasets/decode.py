@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import List, Tuple
+import re
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -49,11 +50,46 @@ def video_frame_count(path: str) -> int:
         capture.release()
 
 
-def numbered_images(folder: str) -> List[Tuple[int, str]]:
-    """``(number, path)`` of the images in ``folder`` named by a number (``0001.jpg``), sorted by number."""
+def numbered_images(folder: str, prefix: str = "") -> List[Tuple[int, str]]:
+    """``(number, path)`` of the images in ``folder`` named by a number (``0001.jpg``), sorted by number.
+
+    With ``prefix`` the names are that prefix and a number (``img00001.jpg`` for ``prefix="img"``).
+    """
     numbered = []
     for path in glob.glob(os.path.join(glob.escape(folder), "*")):
         stem, extension = os.path.splitext(os.path.basename(path))
-        if extension.lower() in IMAGE_EXTENSIONS and stem.isdigit():
-            numbered.append((int(stem), path))
+        digits = stem[len(prefix):]
+        if extension.lower() in IMAGE_EXTENSIONS and stem.startswith(prefix) and digits.isdigit():
+            numbered.append((int(digits), path))
     return sorted(numbered)
+
+
+_PREFIXED_NUMBER = re.compile(r"^(\D*)(\d+)$")
+
+
+def frame_name_prefix(folder: str) -> Optional[str]:
+    """The text before the number that every image in ``folder`` shares (``""`` for ``0001.jpg``,
+    ``"img"`` for ``img00001.jpg``); None when the folder has no images or their names disagree."""
+    prefixes = set()
+    for path in glob.glob(os.path.join(glob.escape(folder), "*")):
+        stem, extension = os.path.splitext(os.path.basename(path))
+        if extension.lower() not in IMAGE_EXTENSIONS:
+            continue
+        match = _PREFIXED_NUMBER.match(stem)
+        if match is None:
+            return None
+        prefixes.add(match.group(1))
+    return prefixes.pop() if len(prefixes) == 1 else None
+
+
+def select_frame_range(numbered: List[Tuple[int, str]], frame_range: Optional[Tuple[int, int]]) -> List[Tuple[int, str]]:
+    """The frames whose number lies in ``frame_range`` (1-based ``(first, last)``, both included); all when None."""
+    if frame_range is None:
+        return list(numbered)
+    try:
+        first, last = (int(v) for v in frame_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"frame_range must be (first, last) 1-based frame numbers, got {frame_range!r}") from None
+    if first < 1 or last < first:
+        raise ValueError(f"frame_range must be (first, last) 1-based frame numbers with first <= last, got {frame_range}")
+    return [(n, p) for n, p in numbered if first <= n <= last]
