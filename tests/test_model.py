@@ -156,8 +156,8 @@ def test_correlate_taps_scores_each_target_on_its_own_crops(targets, crops_per_t
 
 def test_head_registry_builds_by_config_and_names_the_valid_heads():
     assert isinstance(build_head(ModelConfig()), CorrelationHead)
-    assert list(HEADS) == ["correlation"]
-    with pytest.raises(ValueError, match="unknown head 'boxes'; registered heads: correlation"):
+    assert list(HEADS) == ["correlation", "box"]
+    with pytest.raises(ValueError, match="unknown head 'boxes'; registered heads: box, correlation"):
         build_head(ModelConfig(head="boxes"))
 
 

@@ -122,7 +122,7 @@ def test_train_config_rejects_unknown_keys_and_bad_loss(tmp_path):
     with pytest.raises(ValueError, match="optim.epochz"):
         load_train_config(str(path))
     path.write_text("loss:\n  kind: hinge\n")
-    with pytest.raises(ValueError, match="logistic, contrastive or triplet"):
+    with pytest.raises(ValueError, match="logistic, contrastive, triplet or box"):
         load_train_config(str(path))
 
 

@@ -126,9 +126,23 @@ class MobileNetV2Stride8(nn.Module):
         return self.adjust(self.features(self.normalise(images, self.input_scale, self.input_shift)))
 
 
+class MobileNetV2Stride16(MobileNetV2Stride8):
+    """MobileNetV2 up to its 96-channel stage at its own total stride 16 (no dilation), for
+    the single-crop box head (SiamFC++/NanoTrack's geometry: 127 -> 8x8, 255 -> 16x16).
+
+    Same blocks and ImageNet weights as :class:`MobileNetV2Stride8`; the 64- and 96-channel
+    stages run on 16x16 maps instead of 32x32, a quarter of their cost.
+    """
+
+    total_stride = 16
+    out_channels = 96
+    stages = ((1, 16, 1, 1, 1), (6, 24, 2, 2, 1), (6, 32, 3, 2, 1), (6, 64, 4, 2, 1), (6, 96, 3, 1, 1))
+
+
 BACKBONES: Dict[str, Callable[[], nn.Module]] = {
     "alexnet": AlexNet,
     "mobilenet_v2": MobileNetV2Stride8,
+    "mobilenet_v2_s16": MobileNetV2Stride16,
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import yaml
 
 
-CONFIDENCE_MEASURES = ("normalised_peak", "psr", "sigmoid")
+CONFIDENCE_MEASURES = ("normalised_peak", "psr", "sigmoid", "box_score")
 HEAD_SIMILARITIES = ("xcorr", "cosine")
 
 
@@ -25,8 +25,10 @@ class ModelConfig:
     """The network: what a weights file must match."""
 
     backbone: str = "alexnet"
-    # The head family (tracker.heads.HEADS): "correlation" is SiamFC's response map.
+    # The head family (tracker.heads.HEADS): "correlation" is SiamFC's response map (head_scale,
+    # head_bias and head_similarity are its settings); "box" regresses boxes (head_channels).
     head: str = "correlation"
+    head_channels: int = 96
     # SiamFC multiplies the cross-correlation by a fixed 0.001 so that logits start in a
     # sensible range for the logistic loss; it is not learned.
     head_scale: float = 0.001
@@ -51,6 +53,8 @@ class TrackingConfig:
     scale_step: float = 1.0375
     scale_penalty: float = 0.9745
     scale_lr: float = 0.59
+    # Box head only (SiamRPN/SiamFC++): penalty on size and aspect changes, exp(-(r_c s_c - 1) k).
+    penalty_k: float = 0.04
     window_influence: float = 0.176
     response_upsample: int = 16
     # The target may shrink to min_scale or grow to max_scale times its first size.
@@ -60,7 +64,8 @@ class TrackingConfig:
     min_size: float = 4.0
     # The score of an update (``confidence``): "normalised_peak" (the peak over the
     # template's peak on its own first frame, in [0, 1]), "psr" (peak-to-sidelobe ratio)
-    # or "sigmoid" (the logistic of the peak logit).
+    # or "sigmoid" (the logistic of the peak logit); for the box head "box_score" (its
+    # classification times quality probability at the chosen cell, in [0, 1]).
     confidence: str = "normalised_peak"
     # Hysteresis: tracking turns lost when the score falls below lost_threshold and found
     # again only when it climbs to found_threshold; while lost the box stays at the last
@@ -164,6 +169,8 @@ def _check_ranges(config, prefix: str) -> None:
                 f"config keys '{prefix}lost_threshold'/'{prefix}found_threshold' need lost_threshold <= found_threshold, "
                 f"got {config.lost_threshold}, {config.found_threshold}"
             )
+        if config.penalty_k < 0.0:
+            raise ValueError(f"config key '{prefix}penalty_k' must be >= 0, got {config.penalty_k}")
         if config.lost_after_frames < 1:
             raise ValueError(f"config key '{prefix}lost_after_frames' must be >= 1, got {config.lost_after_frames}")
         if config.redetect_threshold < config.found_threshold:

@@ -43,6 +43,17 @@ def cosine_correlation_pairs(z_feat: torch.Tensor, x_feat: torch.Tensor, eps: fl
     return dots / _window_norms(x_feat, z_feat.shape[-2], z_feat.shape[-1], eps)
 
 
+def pixelwise_correlation(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
+    """Every template cell's dot product with every search cell: N templates ``(N, C, h, w)``
+    over their own crops ``(N*S, C, H, W)`` -> ``(N*S, w*h, H, W)``, channel ``v*h + u`` for
+    template cell (row u, column v). One batched matrix product; only N and S are dynamic."""
+    channels, height, width = (int(v) for v in z_feat.shape[1:])
+    rows, cols = (int(v) for v in x_feat.shape[2:])
+    taps = z_feat.permute(0, 3, 2, 1).reshape(-1, 1, width * height, channels)  # tap (v, u) is row v*height + u
+    per_target = x_feat.reshape(z_feat.shape[0], -1, channels, rows * cols)  # (N, S, C, H*W)
+    return torch.matmul(taps, per_target).reshape(-1, width * height, rows, cols)
+
+
 def correlate_taps(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
     """Each of N templates ``(N, C, h, w)`` correlated over its own crops ``(N*S, C, H, W)``.
 
@@ -59,12 +70,10 @@ def correlate_taps(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
     """
     # Only the numbers of targets and crops vary between calls; the other sizes are read as
     # plain ints (constants in an exported graph) and the crops' count is left to -1.
-    channels, height, width = (int(v) for v in z_feat.shape[1:])
+    height, width = (int(v) for v in z_feat.shape[2:])
     rows, cols = (int(v) for v in x_feat.shape[2:])
     out_rows, out_cols = rows - height + 1, cols - width + 1
-    taps = z_feat.permute(0, 3, 2, 1).reshape(-1, 1, width * height, channels)  # tap (v, u) is row v*height + u
-    per_target = x_feat.reshape(z_feat.shape[0], -1, channels, rows * cols)  # (N, S, C, H*W)
-    products = torch.matmul(taps, per_target)  # (N, S, w*h, H*W)
+    products = pixelwise_correlation(z_feat, x_feat)  # (N*S, w*h, H, W)
     # Sum over u of P[v, u, i+u, x] -> (N*S, w, out_rows*W).
     skewed = F.pad(products.reshape(-1, width, height * rows * cols), (0, height * cols))
     row_sums = skewed.reshape(-1, width, height, rows * cols + cols)[..., : out_rows * cols].sum(2)
@@ -124,8 +133,93 @@ class CorrelationHead(nn.Module):
         return out + self.bias if self.bias is not None else out
 
 
+class PixelwiseCorrelation(nn.Module):
+    """:func:`pixelwise_correlation` as a module, so that int8 export can keep it fp32 by name
+    (it multiplies two runtime activations)."""
+
+    int8_float = True
+
+    def forward(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:
+        return pixelwise_correlation(z_feat, x_feat)
+
+
+def _separable_block(channels: int) -> list:
+    """Depthwise 3x3 then pointwise 1x1, each with BatchNorm and ReLU (folded for inference)."""
+    return [
+        nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+        nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+    ]
+
+
+class BoxHead(nn.Module):
+    """A SiamFC++/NanoTrack-style head: per response cell a classification logit, a quality
+    (centerness) logit and the distances from the cell to the box edges.
+
+    The template's cells are correlated pixel-wise with the search features (template
+    taps as channels, LightTrack/NanoTrack-v2's correlation), concatenated with the search
+    features themselves (the box edges are the search crop's, not the template's), fused
+    by a 1x1 convolution, then a classification tower (``cls``, ``quality``) and a
+    regression tower (``box``) of depthwise-separable blocks. ``box`` is ``(l, t, r, b)``
+    in search-crop pixels, ``total_stride * exp(raw)`` (SiamFC++), so it is positive and
+    starts at one cell's size.
+    """
+
+    OUTPUTS: Tuple[str, ...] = ("cls", "quality", "box")
+
+    def __init__(self, template_cells: int, search_channels: int, channels: int, total_stride: int, tower_blocks: int = 2) -> None:
+        super().__init__()
+        self.total_stride = float(total_stride)
+        self.correlation = PixelwiseCorrelation()
+        self.fuse = nn.Sequential(nn.Conv2d(template_cells + search_channels, channels, 1, bias=False),
+                                  nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.cls_tower = nn.Sequential(*[layer for _ in range(tower_blocks) for layer in _separable_block(channels)])
+        self.box_tower = nn.Sequential(*[layer for _ in range(tower_blocks) for layer in _separable_block(channels)])
+        self.cls = nn.Conv2d(channels, 1, 1)
+        self.quality = nn.Conv2d(channels, 1, 1)
+        self.box = nn.Conv2d(channels, 4, 1)
+        self.reset_prior()
+
+    def reset_prior(self) -> None:
+        """The output layers start small (std 0.01, FCOS/SiamFC++) and classification as
+        "background everywhere" (a positive cell's prior ~1%, the focal-loss practice);
+        called again after any generic re-initialisation, which would make them large."""
+        for layer in (self.cls, self.quality, self.box):
+            nn.init.normal_(layer.weight, std=0.01)
+            nn.init.zeros_(layer.bias)
+        nn.init.constant_(self.cls.bias, -4.6)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> "BoxHead":
+        from .backbones import BACKBONES
+
+        search_channels = BACKBONES[config.backbone].out_channels
+        template_cells = _template_cells(config)
+        return cls(template_cells, search_channels, config.head_channels, config.total_stride)
+
+    def forward(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``z_feat`` (N, C, h, w), ``x_feat`` (N*S, C, H, W) -> ``cls``/``quality`` (N*S, 1, H, W), ``box`` (N*S, 4, H, W)."""
+        fused = self.fuse(torch.cat([self.correlation(z_feat, x_feat), x_feat], dim=1))
+        cls_features, box_features = self.cls_tower(fused), self.box_tower(fused)
+        box = self.total_stride * torch.exp(self.box(box_features).clamp(-6.0, 6.0))
+        return {"cls": self.cls(cls_features), "quality": self.quality(cls_features), "box": box}
+
+    def forward_pairs(self, z_feat: torch.Tensor, x_feat: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Training form: each template against its own crop (one crop per target)."""
+        return self(z_feat, x_feat)
+
+
+def _template_cells(config: ModelConfig) -> int:
+    """Cells of the template's feature map (the kernel): the crop if one is set, else the whole map."""
+    if config.template_feature_crop:
+        return config.template_feature_crop ** 2
+    stride = config.total_stride
+    side = -(-config.exemplar_size // stride)  # padded trunks: ceil(E / stride)
+    return side * side
+
+
 HEADS: Dict[str, Callable[[ModelConfig], nn.Module]] = {
     "correlation": CorrelationHead.from_config,
+    "box": BoxHead.from_config,
 }
 
 

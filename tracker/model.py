@@ -80,6 +80,9 @@ def initialise_weights(model: nn.Module) -> None:
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+    for module in model.modules():
+        if hasattr(module, "reset_prior"):
+            module.reset_prior()
 
 
 def build_model(config: ModelConfig, weights_path: Optional[str | os.PathLike] = None, payload: Optional[dict] = None) -> SiamFC:

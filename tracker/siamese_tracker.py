@@ -80,11 +80,15 @@ class Tracker:
     instance must not be updated from two threads at once.
     """
 
+    # The backend outputs this tracking loop reads, and the head that gives them.
+    REQUIRED_OUTPUTS: Tuple[str, ...] = ("response",)
+    HEAD = "correlation"
+
     def __init__(self, backend: Backend, config: TrackerConfig) -> None:
         outputs = getattr(backend, "outputs", None)
-        if outputs is not None and "response" not in outputs:
-            raise ValueError(f"the model's outputs are {', '.join(outputs)}; this tracker needs a SiamFC "
-                             "'response' head (config model.head: correlation)")
+        if outputs is not None and not set(self.REQUIRED_OUTPUTS) <= set(outputs):
+            raise ValueError(f"the model's outputs are {', '.join(outputs)}; {type(self).__name__} needs "
+                             f"{', '.join(self.REQUIRED_OUTPUTS)} (config model.head: {self.HEAD})")
         self.backend = backend
         self.config = config
         tracking, model = config.tracking, config.model
@@ -104,7 +108,8 @@ class Tracker:
         """
         from .loader import load_model
 
-        return cls(*load_model(path, **options))
+        backend, config = load_model(path, **options)
+        return tracker_class(config)(backend, config)
 
     @classmethod
     def default(cls, **options) -> "Tracker":
@@ -154,11 +159,7 @@ class Tracker:
         fill_color = tuple(float(c) for c in frame.reshape(-1, 3).mean(axis=0))
         template = geometry.crop_and_resize(frame, center, template_crop_size, model.exemplar_size, fill_color)
         template_features = self.backend.embed(template)
-        # The whole pyramid, though only its middle scale is used: every score call then
-        # has the shape update() gives the backend.
-        own_search = geometry.crop_scales(frame, center, search_crop_size * self._scale_factors, model.search_size, fill_color)
-        own_responses = response_maps(self.backend.score(template_features, own_search))
-        reference_peak = float(np.max(own_responses[len(self._scale_factors) // 2]))
+        reference_peak = self._reference_peak(frame, center, search_crop_size, template_features, fill_color)
         self._state = _TargetState(
             center=center,
             size=size,
@@ -168,6 +169,15 @@ class Tracker:
             frame_shape=(height, width),
             reference_peak=reference_peak,
         )
+
+    def _reference_peak(self, frame, center, search_crop_size, template_features, fill_color) -> float:
+        """The template's raw peak on its own first frame, which ``normalised_peak`` scores divide by."""
+        # The whole pyramid, though only its middle scale is used: every score call then
+        # has the shape update() gives the backend.
+        model = self.config.model
+        own_search = geometry.crop_scales(frame, center, search_crop_size * self._scale_factors, model.search_size, fill_color)
+        own_responses = response_maps(self.backend.score(template_features, own_search))
+        return float(np.max(own_responses[len(self._scale_factors) // 2]))
 
     def update(self, frame: np.ndarray) -> TrackResult:
         """Find the target in the next ``frame``; returns its box, a confidence and a lost flag."""
@@ -215,11 +225,7 @@ class Tracker:
         state = self._state
         tracking, model = self.config.tracking, self.config.model
         if not np.isfinite(responses).all():
-            # A broken network answer is no evidence: count it as a low score and hold still.
-            streak = state.low_score_streak + 1
-            lost = state.lost or streak >= tracking.lost_after_frames
-            self._state = dataclasses.replace(state, lost=lost, low_score_streak=streak)
-            return TrackResult(center_size_to_xywh(state.center, state.size), 0.0, lost)
+            return self._hold_on_broken_answer()
         if plan.redetecting:
             return self._locate_lost_target(responses, plan)
         upsampled = geometry.upsample_responses(responses, tracking.response_upsample)
@@ -234,8 +240,8 @@ class Tracker:
             model.search_size,
         )
         score = self._score(responses[scale_index])
-        streak = state.low_score_streak + 1 if score < tracking.lost_threshold else 0
-        if (state.lost and score < tracking.found_threshold) or streak >= tracking.lost_after_frames:
+        lost, streak = self._hysteresis(score)
+        if lost:
             # Lost: hold the last good box rather than follow noise.
             self._state = dataclasses.replace(state, lost=True, low_score_streak=streak)
             return TrackResult(center_size_to_xywh(state.center, state.size), score, True)
@@ -247,6 +253,21 @@ class Tracker:
         )
         self._state = dataclasses.replace(state, center=center, size=size, lost=False, low_score_streak=streak, sweep_position=0)
         return TrackResult(center_size_to_xywh(center, size), score, False)
+
+    def _hysteresis(self, score: float) -> Tuple[bool, int]:
+        """``(lost, low-score streak)`` after an update scoring ``score``: lost after
+        ``lost_after_frames`` low scores in a row, found again only at ``found_threshold``."""
+        state, tracking = self._state, self.config.tracking
+        streak = state.low_score_streak + 1 if score < tracking.lost_threshold else 0
+        return (state.lost and score < tracking.found_threshold) or streak >= tracking.lost_after_frames, streak
+
+    def _hold_on_broken_answer(self) -> TrackResult:
+        """A non-finite network answer is no evidence: count it as a low score and hold still."""
+        state = self._state
+        streak = state.low_score_streak + 1
+        lost = state.lost or streak >= self.config.tracking.lost_after_frames
+        self._state = dataclasses.replace(state, lost=lost, low_score_streak=streak)
+        return TrackResult(center_size_to_xywh(state.center, state.size), 0.0, lost)
 
     def _locate_lost_target(self, responses: np.ndarray, plan: SearchPlan) -> TrackResult:
         """Re-detection: the best of the sweep's crops, taken only when confidently found.
@@ -287,3 +308,13 @@ class Tracker:
         if measure == "psr":
             return confidence.peak_to_sidelobe_ratio(response)
         return geometry.response_confidence(peak)
+
+
+def tracker_class(config: TrackerConfig) -> type:
+    """The tracking loop for a model's head: :class:`Tracker` (SiamFC's response map) or
+    ``tracker.box_tracker.BoxTracker`` (the box head)."""
+    if config.model.head == "box":
+        from .box_tracker import BoxTracker
+
+        return BoxTracker
+    return Tracker

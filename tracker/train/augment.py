@@ -17,21 +17,27 @@ class AugmentConfig:
     grayscale_probability: float = 0.1
     blur_probability: float = 0.15
     flip_probability: float = 0.5  # horizontal flip of both crops together
+    # Box head only: the search crop's extra scale (log-uniform, +-) and aspect-ratio change,
+    # so that regression sees targets of other sizes and shapes than the tracker's crop gives.
+    search_scale_jitter: float = 0.0
+    search_aspect_jitter: float = 0.0
 
 
 def warp_patch(
-    patch: np.ndarray, output_size: int, scale: float, shift: Tuple[float, float], flip: bool
+    patch: np.ndarray, output_size: int, scale, shift: Tuple[float, float], flip: bool
 ) -> np.ndarray:
     """Crop ``output_size`` pixels around the patch centre moved by ``shift``, magnified by
-    ``scale`` (>1 zooms in), optionally mirrored; one ``cv2.warpAffine``."""
+    ``scale`` (>1 zooms in; a number, or ``(sx, sy)`` to change the aspect ratio too),
+    optionally mirrored; one ``cv2.warpAffine``."""
     centre = (patch.shape[1] - 1) / 2.0, (patch.shape[0] - 1) / 2.0
     out_centre = (output_size - 1) / 2.0
+    scale_x, scale_y = (float(scale), float(scale)) if np.isscalar(scale) else (float(scale[0]), float(scale[1]))
     # dst = scale * (src - centre - shift) + out_centre, mirrored in x when flipping.
     sign = -1.0 if flip else 1.0
     matrix = np.array(
         [
-            [sign * scale, 0.0, out_centre - sign * scale * (centre[0] + shift[0])],
-            [0.0, scale, out_centre - scale * (centre[1] + shift[1])],
+            [sign * scale_x, 0.0, out_centre - sign * scale_x * (centre[0] + shift[0])],
+            [0.0, scale_y, out_centre - scale_y * (centre[1] + shift[1])],
         ]
     )
     fill = tuple(float(c) for c in patch.reshape(-1, 3).mean(axis=0))

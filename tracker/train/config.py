@@ -37,7 +37,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    kind: str = "logistic"  # logistic | contrastive | triplet
+    kind: str = "logistic"  # logistic | contrastive | triplet (SiamFC's head); box (the box head: focal + GIoU + quality BCE)
     margin: float = 0.5  # contrastive and triplet margin, on distances in [0, 2]
 
 
@@ -63,6 +63,6 @@ def load_train_config(path: str) -> TrainConfig:
         config = from_dict(TrainConfig, data)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
-    if config.loss.kind not in ("logistic", "contrastive", "triplet"):
-        raise ValueError(f"{path}: loss.kind must be logistic, contrastive or triplet, got {config.loss.kind!r}")
+    if config.loss.kind not in ("logistic", "contrastive", "triplet", "box"):
+        raise ValueError(f"{path}: loss.kind must be logistic, contrastive, triplet or box, got {config.loss.kind!r}")
     return config

@@ -22,7 +22,7 @@ from .. import geometry
 from ..boxes import xywh_to_center_size
 from ..datasets import read_image
 from .augment import AugmentConfig, photometric, warp_patch
-from .labels import balanced_weights, response_labels
+from .labels import balanced_weights, box_targets, response_labels
 
 PATCH_MARGIN = 48  # extra pixels around the 255 search crop, room for shifts and stretch
 
@@ -62,6 +62,13 @@ def crop_patch(frame: np.ndarray, box, context: float, exemplar_size: int, searc
     return geometry.crop_and_resize(frame, center, search_crop * patch_size / search_size, patch_size, fill)
 
 
+def patch_target_size(box, context: float, exemplar_size: int, search_size: int) -> np.ndarray:
+    """``(w, h)`` of ``box``'s target in its patch's pixels (the search crop's scale)."""
+    _, size = xywh_to_center_size(box)
+    _, search_crop = geometry.context_crop_sizes(size, context, exemplar_size, search_size)
+    return size * search_size / search_crop
+
+
 def random_box(width: int, height: int, rng: np.random.Generator) -> Tuple[float, float, float, float]:
     """A box of 5-30% of the frame's shorter side and aspect 1:2..2:1 inside the frame."""
     side = rng.uniform(0.05, 0.3) * min(width, height)
@@ -79,7 +86,8 @@ class PatchCache:
         os.makedirs(cache_dir, exist_ok=True)
 
     def _path(self, sequence: TrainingSequence) -> str:
-        key = f"{sequence.name}|{len(sequence.frame_paths)}|{self.context}|{self.exemplar_size}|{self.search_size}|{PATCH_MARGIN}|{self.seed}"
+        # "v2": patches carry their targets' sizes (for the box head's labels).
+        key = f"v2|{sequence.name}|{len(sequence.frame_paths)}|{self.context}|{self.exemplar_size}|{self.search_size}|{PATCH_MARGIN}|{self.seed}"
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
         return os.path.join(self.cache_dir, f"{sequence.name}-{digest}.npz")
 
@@ -92,13 +100,16 @@ class PatchCache:
         valid = valid_frames(sequence.boxes)
         if max_frames is not None:
             valid = valid[:max_frames]
-        targets, randoms = [], []
+        targets, randoms, target_sizes, random_sizes = [], [], [], []
         for index in valid:
             frame = read_image(sequence.frame_paths[index])
             targets.append(crop_patch(frame, sequence.boxes[index], self.context, self.exemplar_size, self.search_size))
+            target_sizes.append(patch_target_size(sequence.boxes[index], self.context, self.exemplar_size, self.search_size))
             box = random_box(frame.shape[1], frame.shape[0], rng)
             randoms.append(crop_patch(frame, box, self.context, self.exemplar_size, self.search_size))
-        data = {"frames": valid.astype(np.int64), "targets": np.stack(targets), "randoms": np.stack(randoms)}
+            random_sizes.append(patch_target_size(box, self.context, self.exemplar_size, self.search_size))
+        data = {"frames": valid.astype(np.int64), "targets": np.stack(targets), "randoms": np.stack(randoms),
+                "target_sizes": np.array(target_sizes, dtype=np.float32), "random_sizes": np.array(random_sizes, dtype=np.float32)}
         temporary = path + ".partial.npz"
         np.savez(temporary, **data)
         os.replace(temporary, path)
@@ -127,17 +138,21 @@ class PairBatcher:
         lengths = np.array([len(c["frames"]) for c in cached], dtype=np.float64)
         self.sequence_weights = lengths / lengths.sum()
 
-    def sample(self):
-        """One pair: template (E,E,3) uint8, search (X,X,3) uint8, labels and weights (R,R)."""
-        rng, augment = self.rng, self.augment
+    def draw_patches(self):
+        """A template patch, a search patch and the search target's ``(w, h)`` in patch pixels."""
+        rng = self.rng
         data = self.cached[rng.choice(len(self.cached), p=self.sequence_weights)]
         frames = data["frames"]
         if rng.random() < self.pairs.same_frame_fraction:
             index = int(rng.integers(len(frames)))
-            template_patch = search_patch = data["randoms"][index]
-        else:
-            first, second = sample_pair_positions(frames, self.pairs.max_frame_gap, rng)
-            template_patch, search_patch = data["targets"][first], data["targets"][second]
+            return data["randoms"][index], data["randoms"][index], data["random_sizes"][index]
+        first, second = sample_pair_positions(frames, self.pairs.max_frame_gap, rng)
+        return data["targets"][first], data["targets"][second], data["target_sizes"][second]
+
+    def sample(self):
+        """One pair: template (E,E,3) uint8, search (X,X,3) uint8, labels and weights (R,R)."""
+        rng, augment = self.rng, self.augment
+        template_patch, search_patch, _ = self.draw_patches()
         flip = rng.random() < augment.flip_probability
         stretch = lambda: 1.0 + rng.uniform(-augment.stretch, augment.stretch)
         template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2)
@@ -154,3 +169,33 @@ class PairBatcher:
     def batch(self, size: int):
         samples = [self.sample() for _ in range(size)]
         return tuple(np.stack(parts) for parts in zip(*samples))
+
+
+class BoxPairBatcher(PairBatcher):
+    """Pairs for the box head: the search crop is also rescaled and stretched
+    (``augment.search_scale_jitter``/``search_aspect_jitter``) and shifted, and the labels
+    are :func:`tracker.train.labels.box_targets` of where the target ends up."""
+
+    def sample(self):
+        """One pair: template (E,E,3) uint8, search (X,X,3) uint8, and the box targets."""
+        rng, augment = self.rng, self.augment
+        template_patch, search_patch, target_size = self.draw_patches()
+        flip = rng.random() < augment.flip_probability
+        stretch = 1.0 + rng.uniform(-augment.stretch, augment.stretch)
+        template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2)
+        template = warp_patch(template_patch, self.exemplar_size, stretch, tuple(template_shift), flip)
+        scale = np.exp(rng.uniform(-augment.search_scale_jitter, augment.search_scale_jitter))
+        aspect = np.exp(rng.uniform(-augment.search_aspect_jitter, augment.search_aspect_jitter))
+        scale_xy = np.array([scale * np.sqrt(aspect), scale / np.sqrt(aspect)])
+        search_shift = rng.uniform(-augment.search_shift, augment.search_shift, 2)
+        search = warp_patch(search_patch, self.search_size, tuple(scale_xy), tuple(search_shift), flip)
+        # The target sat at the patch centre; warp_patch moves it by -shift * scale (mirrored in x).
+        centre = (-search_shift[0] * scale_xy[0] * (-1 if flip else 1), -search_shift[1] * scale_xy[1])
+        box = (centre[0], centre[1], float(target_size[0] * scale_xy[0]), float(target_size[1] * scale_xy[1]))
+        targets = box_targets(box, self.response_size, self.total_stride)
+        return photometric(template, augment, rng), photometric(search, augment, rng), targets
+
+    def batch(self, size: int):
+        samples = [self.sample() for _ in range(size)]
+        templates, searches, targets = zip(*samples)
+        return np.stack(templates), np.stack(searches), {key: np.stack([t[key] for t in targets]) for key in targets[0]}

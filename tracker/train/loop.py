@@ -15,8 +15,8 @@ from ..config import TrackerConfig, config_path, load_config
 from ..model import SiamFC, initialise_weights
 from ..weights import save_weights
 from .config import TrainConfig
-from .data import PairBatcher, PatchCache, TrainingSequence
-from .losses import contrastive_loss, logistic_loss, triplet_loss, window_distances
+from .data import BoxPairBatcher, PairBatcher, PatchCache, TrainingSequence
+from .losses import box_head_loss, contrastive_loss, logistic_loss, triplet_loss, window_distances
 from .pretrained import initialise_from_imagenet
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -79,6 +79,10 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def compute_loss(model: SiamFC, batch, config: TrainConfig, device: torch.device) -> torch.Tensor:
+    if config.loss.kind == "box":
+        templates, searches, targets = batch
+        targets = {key: torch.from_numpy(value).to(device) for key, value in targets.items()}
+        return box_head_loss(model(to_tensor(templates, device), to_tensor(searches, device)), targets)[0]
     templates, searches, labels, weights = batch
     z, x = to_tensor(templates, device), to_tensor(searches, device)
     labels = torch.from_numpy(labels).to(device)[:, None]
@@ -137,11 +141,15 @@ def train(
     optimizer = make_optimizer(model, config)
 
     model_config = tracker_config.model
+    if (model_config.head == "box") != (config.loss.kind == "box"):
+        raise ValueError(f"loss.kind {config.loss.kind!r} does not train a {model_config.head!r} head; "
+                         "the box head trains with loss.kind: box, SiamFC's with logistic, contrastive or triplet")
     cache = PatchCache(config.data.cache_dir, tracker_config.tracking.context, model_config.exemplar_size,
                        model_config.search_size, seed=config.seed)
     cached = [cache.load(s, max_frames_per_sequence) for s in tqdm(train_sequences, desc="patch cache", disable=not progress)]
     cached = [c for c in cached if len(c["frames"])]
-    batcher = PairBatcher(cached, model_config.exemplar_size, model_config.search_size, model_config.response_size,
+    batcher_class = BoxPairBatcher if model_config.head == "box" else PairBatcher
+    batcher = batcher_class(cached, model_config.exemplar_size, model_config.search_size, model_config.response_size,
                           model_config.total_stride, config.pairs, config.augment, seed=config.seed)
 
     record = {

@@ -11,6 +11,8 @@ convolutions), so ``d^2 = 2 - 2 cos``.
 """
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 
@@ -52,3 +54,38 @@ def triplet_loss(distances: torch.Tensor, labels: torch.Tensor, margin: float) -
     if not losses:
         return distances.sum() * 0.0
     return torch.stack(losses).mean()
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
+    """Sigmoid focal loss (Lin et al.) summed over cells and divided by the number of positives."""
+    probability = torch.sigmoid(logits)
+    per_cell = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    p_t = probability * labels + (1 - probability) * (1 - labels)
+    alpha_t = alpha * labels + (1 - alpha) * (1 - labels)
+    return (alpha_t * (1 - p_t) ** gamma * per_cell).sum() / labels.sum().clamp_min(1.0)
+
+
+def giou_loss(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``1 - GIoU`` of boxes given as distances ``(l, t, r, b)`` from the same cell
+    (``(B, 4, R, R)``), weighted per cell (``(B, R, R)``), normalised by the weights' sum."""
+    pl, pt, pr, pb = predicted.unbind(1)
+    tl, tt, tr, tb = target.unbind(1)
+    predicted_area, target_area = (pl + pr) * (pt + pb), (tl + tr) * (tt + tb)
+    overlap = (torch.minimum(pl, tl) + torch.minimum(pr, tr)).clamp_min(0) * (torch.minimum(pt, tt) + torch.minimum(pb, tb)).clamp_min(0)
+    union = predicted_area + target_area - overlap
+    enclosing = (torch.maximum(pl, tl) + torch.maximum(pr, tr)) * (torch.maximum(pt, tt) + torch.maximum(pb, tb))
+    giou = overlap / union.clamp_min(1e-6) - (enclosing - union) / enclosing.clamp_min(1e-6)
+    return ((1 - giou) * weights).sum() / weights.sum().clamp_min(1e-6)
+
+
+def box_head_loss(outputs: dict, targets: dict, box_weight: float = 3.0) -> Tuple[torch.Tensor, dict]:
+    """SiamFC++'s loss: focal loss on classification, GIoU on the boxes of the cells inside the
+    target (weighted by their centerness, as FCOS), BCE of the quality logit against
+    centerness on those cells. Returns the total and its parts (floats, for logging)."""
+    cls = focal_loss(outputs["cls"][:, 0], targets["cls"])
+    inside = targets["inside"]
+    box = giou_loss(outputs["box"], targets["edges"], inside * targets["centerness"])
+    quality_per_cell = F.binary_cross_entropy_with_logits(outputs["quality"][:, 0], targets["centerness"], reduction="none")
+    quality = (quality_per_cell * inside).sum() / inside.sum().clamp_min(1.0)
+    total = cls + box_weight * box + quality
+    return total, {"cls": float(cls), "box": float(box), "quality": float(quality)}

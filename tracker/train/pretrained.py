@@ -45,7 +45,7 @@ def load_mobilenet_v2_imagenet(backbone: nn.Module) -> int:
     return len(loaded)
 
 
-PRETRAINED_LOADERS = {"mobilenet_v2": load_mobilenet_v2_imagenet}
+PRETRAINED_LOADERS = {"mobilenet_v2": load_mobilenet_v2_imagenet, "mobilenet_v2_s16": load_mobilenet_v2_imagenet}
 
 
 def initialise_from_imagenet(model: nn.Module, backbone_name: str) -> bool:

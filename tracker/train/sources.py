@@ -4,7 +4,8 @@ Sequences are read by :mod:`tracker.datasets`, the loaders evaluation uses (OTB 
 GOT-10k layouts, one box convention), so training and evaluation can never disagree about
 a box or a split. Training takes every ``train``-split sequence of the data folder's split
 table (``splits.csv`` or the README table); a folder without one (a GOT-10k or ILSVRC-VID
-train folder, say) is all training data. Sequences marked ``eval`` are never read.
+train folder, say) is all training data. Sequences marked ``eval`` are never read; ``val``
+ones (a corpus from ``python -m tracker.datasets.ingest``) only validate.
 """
 from __future__ import annotations
 
@@ -38,13 +39,23 @@ def load_otb_sequence(folder: str) -> TrainingSequence:
 
 
 def training_and_validation(root: str, validation_names: Sequence[str]) -> Tuple[List[TrainingSequence], List[TrainingSequence]]:
-    """Train-split sequences minus the validation ones, and the validation ones (also train split)."""
+    """Train-split sequences minus the validation ones, and the validation ones.
+
+    Validation sequences are ``validation_names`` (each of the ``train`` or ``val`` split) or,
+    when none are named, every ``val``-split sequence of the split table (a corpus written by
+    ``python -m tracker.datasets.ingest`` marks a few). ``val`` sequences are never trained on.
+    """
     if has_split_table(root):
         splits = read_splits(root)
         for name in validation_names:
-            if splits.get(name) != "train":
-                raise ValueError(f"validation sequence {name!r} must be a train-split sequence of {root} (eval sequences are never used in training)")
-        names = [n for n, split in splits.items() if split == "train" and os.path.isdir(os.path.join(root, n))]
+            if splits.get(name) not in ("train", "val"):
+                raise ValueError(
+                    f"validation sequence {name!r} must be a train-split sequence (or val) of {root} (eval sequences are never used in training)"
+                )
+        present = {n for n in splits if os.path.isdir(os.path.join(root, n))}
+        if not validation_names:
+            validation_names = sorted((n for n, split in splits.items() if split == "val" and n in present), key=str.lower)
+        names = [n for n, split in splits.items() if (split == "train" or n in validation_names) and n in present]
         sequences = load_dataset(root, names=sorted(names, key=str.lower)) if names else []
     else:
         sequences = load_dataset(root)
@@ -66,9 +77,9 @@ def validation_function(sequences: Sequence[TrainingSequence], max_frames: int):
 
     def validate(model, tracker_config) -> Dict[str, float]:
         from ..backends.torch_backend import TorchBackend
-        from ..siamese_tracker import Tracker
+        from ..siamese_tracker import tracker_class
 
-        tracker = Tracker(TorchBackend(model, device="cpu"), tracker_config)
+        tracker = tracker_class(tracker_config)(TorchBackend(model, device="cpu"), tracker_config)
         scores = []
         for frames, boxes in clips:
             tracker.init(frames[0], boxes[0])

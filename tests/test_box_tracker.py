@@ -1,0 +1,83 @@
+"""The box head's tracking loop, driven by a fake network whose answer is known."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tracker import Tracker, TrackerConfig, config_path, load_config
+from tracker.box_geometry import cell_offsets
+from tracker.box_tracker import BoxTracker
+from tracker.siamese_tracker import tracker_class
+
+CONFIG = load_config(config_path("box_mobilenet_v2"))
+
+
+class FakeBoxBackend:
+    """Every crop: one confident cell (row, col) whose box is ``box`` (cx, cy, w, h in crop pixels, relative to the centre)."""
+
+    outputs = ("cls", "quality", "box")
+
+    def __init__(self, row, col, box, size=16, stride=16):
+        self.row, self.col, self.box, self.size, self.stride = row, col, box, size, stride
+        self.crops = []
+
+    def embed(self, crop):
+        return crop
+
+    def score(self, features, crops):
+        self.crops.append(crops)
+        cls = np.full((len(crops), 1, self.size, self.size), -8.0, np.float32)
+        cls[:, 0, self.row, self.col] = 8.0
+        quality = np.full_like(cls, 8.0)
+        offsets = cell_offsets(self.size, self.stride)
+        x, y = np.meshgrid(offsets, offsets)
+        cx, cy, w, h = self.box
+        edges = np.stack([x - (cx - w / 2), y - (cy - h / 2), (cx + w / 2) - x, (cy + h / 2) - y])
+        return {"cls": cls, "quality": quality, "box": np.repeat(edges[None], len(crops), 0).astype(np.float32)}
+
+
+def test_the_config_picks_the_tracking_loop():
+    assert tracker_class(CONFIG) is BoxTracker and tracker_class(TrackerConfig()) is Tracker
+
+
+def test_one_crop_and_a_move_to_the_best_cell():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    box = (300.0, 200.0, 40.0, 40.0)  # centre (320, 220); context 0.5: crop sqrt(80*80)*255/127 = 160.6 px
+    backend = FakeBoxBackend(row=7, col=9, box=(cell_offsets(16, 16)[9], 0.0, 80.0, 80.0))
+    tracker = BoxTracker(backend, dataclasses.replace(CONFIG, tracking=dataclasses.replace(CONFIG.tracking, window_influence=0.0)))
+    tracker.init(frame, box)
+    result = tracker.update(frame)
+    assert len(backend.crops) == 1 and backend.crops[0].shape == (1, 255, 255, 3)
+    crop_size = np.sqrt(80.0 * 80.0) * 255 / 127
+    scale = 255 / crop_size
+    # The best cell is 1.5 cells right of centre: 24 crop px -> 24 / scale image px.
+    x, y, w, h = result.box
+    assert x + w / 2 == pytest.approx(320.0 + 24.0 / scale, abs=1e-6)
+    assert y + h / 2 == pytest.approx(220.0, abs=1e-6)
+    # Size: the box is 80 crop px = 80 / scale image px; blended at penalty * score * scale_lr.
+    predicted = 80.0 / scale
+    score = (1 / (1 + np.exp(-8.0))) ** 2  # cls and quality probabilities, both sigmoid(8)
+    assert result.score == pytest.approx(score, rel=1e-6) and not result.lost
+    assert 40.0 < w < predicted  # moved towards the prediction, damped
+
+
+def test_low_scores_turn_lost_and_hold_the_box():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    backend = FakeBoxBackend(row=7, col=7, box=(0.0, 0.0, 40.0, 40.0))
+    tracker = BoxTracker(backend, CONFIG)
+    tracker.init(frame, (100, 100, 30, 30))
+    backend.score = lambda features, crops: {"cls": np.full((1, 1, 16, 16), -8.0, np.float32),
+                                               "quality": np.zeros((1, 1, 16, 16), np.float32),
+                                               "box": np.full((1, 4, 16, 16), 16.0, np.float32)}
+    results = [tracker.update(frame) for _ in range(CONFIG.tracking.lost_after_frames + 2)]
+    lost_at = CONFIG.tracking.lost_after_frames - 1
+    assert [r.lost for r in results] == [False] * lost_at + [True] * 3
+    # From the update that turns lost on, the box holds the last good estimate.
+    assert results[lost_at].box == results[lost_at - 1].box == results[-1].box
+
+
+def test_box_tracker_settings_are_checked():
+    with pytest.raises(ValueError, match="scale_count: 1"):
+        BoxTracker(FakeBoxBackend(0, 0, (0, 0, 1, 1)), dataclasses.replace(CONFIG, tracking=dataclasses.replace(CONFIG.tracking, scale_count=3)))
+    with pytest.raises(ValueError, match="needs cls, quality, box"):
+        BoxTracker(type("Plain", (), {"outputs": ("response",)})(), CONFIG)
