@@ -12,9 +12,15 @@ module with a ``detect``/``load`` pair and one entry there.
 folder, selecting sequences by the split table of :func:`read_splits` (``splits.csv``,
 else the folder's README table).
 
+Training data beyond that folder: ``sources.yaml`` lists public repositories that hold
+benchmark sequences (:mod:`.manifest`, with the RESERVED names that must never be used), and
+``python -m tracker.datasets.ingest`` builds a corpus from the fetched repositories
+(:func:`read_corpus` reads its ``corpus.json``).
+
 Imports only numpy, OpenCV and the low ``tracker.boxes``/``tracker.errors`` modules.
 """
 from .annotations import read_box_file, read_label_file
+from .corpus import CORPUS_FILE, read_corpus
 from .decode import IMAGE_EXTENSIONS, read_image, read_video_frames
 from .dtb70 import load_dtb70_sequence
 from .got10k import load_got10k_sequence
@@ -30,6 +36,7 @@ from .video import load_video_sequence
 from .vot import load_vot_sequence
 
 __all__ = [
+    "CORPUS_FILE",
     "DATA_ENV",
     "IMAGE_EXTENSIONS",
     "LAYOUTS",
@@ -52,6 +59,7 @@ __all__ = [
     "load_vot_sequence",
     "read_box_file",
     "read_config_seqs",
+    "read_corpus",
     "read_image",
     "read_label_file",
     "read_splits",
