@@ -11,8 +11,9 @@ pixel values 0..255 as read (any normalisation is inside the graph). Each file's
 metadata holds the tracker YAML, this contract, the precision and an id shared by the two
 files of one export, so a file is all a runtime needs. ``X.int8.onnx`` names the int8 pair.
 
-Digests of the files are ``tracker.digests.file_sha256``. This module is shared by the exporter (torch), the quantiser (onnx) and the runtime
-(onnxruntime) and imports none of them: ``ModelProto`` objects are only passed through.
+Digests of the files are ``tracker.digests.file_sha256``. This module is shared by the exporter (torch), the quantiser (onnx) and the
+runtimes (onnxruntime, OpenVINO) and imports none of them: ``ModelProto`` objects are only passed through, and a
+runtime hands over a file's metadata as a dict to :func:`check_pair`.
 """
 from __future__ import annotations
 
@@ -21,9 +22,13 @@ import json
 import os
 import re
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import UnverifiedModelWarning, WeightsError
+import yaml
+
+from .config import TrackerConfig, from_dict
+from .errors import MissingFileError, UnverifiedModelWarning, WeightsError
 
 FORMAT = "siamtrack-onnx"
 FORMAT_VERSION = "1"
@@ -74,6 +79,66 @@ def model_files(path: str | os.PathLike) -> Tuple[str, str]:
             stem = path[: -len(suffix)]
             return stem + PAIR_SUFFIXES["template"], stem + PAIR_SUFFIXES["search"]
     raise ValueError(f"ONNX model path must end in .onnx (X.onnx, X.template.onnx or X.search.onnx), got {path!r}")
+
+
+def existing_pair(path: str | os.PathLike) -> Tuple[str, str]:
+    """:func:`model_files`, or a :class:`MissingFileError` naming the first file of the pair that is not there."""
+    pair = model_files(path)
+    for file in pair:
+        if not os.path.isfile(file):
+            raise MissingFileError(
+                f"ONNX file not found: {file} (a model is a .template.onnx/.search.onnx pair; "
+                "export one with: python -m tracker.export --weights WEIGHTS.pt)"
+            )
+    return pair
+
+
+def read_checked(path: str) -> bytes:
+    """The bytes of the exported file at ``path``, after checking the digest they carry (:func:`check_digest`).
+
+    Every runtime reads a file through this and hands the bytes to its parser, so what is
+    checked is what runs."""
+    if not os.path.isfile(path):
+        raise MissingFileError(f"ONNX file not found: {path} (export one with: python -m tracker.export --weights WEIGHTS.pt)")
+    with open(path, "rb") as handle:
+        data = handle.read()
+    check_digest(data, path)
+    return data
+
+
+@dataclass(frozen=True)
+class PairInfo:
+    """What an exported pair's metadata says, checked: the search file's entries, the tracker
+    config they carry and the precision of the graphs (``fp32`` or ``int8``)."""
+
+    metadata: Dict[str, str]
+    config: TrackerConfig
+    precision: str
+
+
+def check_pair(template_entries: Mapping[str, str], search_entries: Mapping[str, str],
+               template_path: str, search_path: str) -> PairInfo:
+    """Check a pair's metadata (as each runtime reads it from its files) as every runtime must:
+    the siamtrack format and version, each file's role, one export's pair id; then the config.
+
+    Every error is a ValueError naming the file and saying how to get a good one."""
+    for path, entries, role in ((template_path, template_entries, "template"), (search_path, search_entries, "search")):
+        if entries.get(META_FORMAT) != FORMAT:
+            raise ValueError(f"{path} is not a siamtrack ONNX file (no {META_FORMAT}={FORMAT} metadata); export with python -m tracker.export")
+        if entries.get(META_FORMAT_VERSION) != FORMAT_VERSION:
+            raise ValueError(f"{path} has siamtrack ONNX format version {entries.get(META_FORMAT_VERSION)}; this library reads {FORMAT_VERSION}")
+        if entries.get(META_ROLE) != role:
+            raise ValueError(f"{path} holds the {entries.get(META_ROLE)!r} graph, expected the {role!r} one")
+    if template_entries.get(META_PAIR) != search_entries.get(META_PAIR):
+        raise ValueError(
+            f"{template_path} and {search_path} come from different exports "
+            f"({META_PAIR} {template_entries.get(META_PAIR)} vs {search_entries.get(META_PAIR)}); re-export them together"
+        )
+    try:
+        config = from_dict(TrackerConfig, yaml.safe_load(search_entries[META_CONFIG]) or {})
+    except (KeyError, ValueError, TypeError, yaml.YAMLError) as error:
+        raise ValueError(f"{search_path}: the config in its metadata is missing or invalid: {error}") from None
+    return PairInfo(dict(search_entries), config, search_entries.get(META_PRECISION, "fp32"))
 
 
 def metadata(model: Any) -> Dict[str, str]:

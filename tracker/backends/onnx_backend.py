@@ -19,25 +19,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnxruntime as ort
-import yaml
 
-from ..config import TrackerConfig, from_dict
-from ..errors import MissingFileError
 from ..onnx_format import (
-    FORMAT,
-    FORMAT_VERSION,
-    META_CONFIG,
-    META_FORMAT,
-    META_FORMAT_VERSION,
-    META_PAIR,
-    META_PRECISION,
-    META_ROLE,
     SEARCH_CROPS_INPUT,
     SEARCH_FEATURES_INPUT,
     TEMPLATE_INPUT,
     TEMPLATE_OUTPUT,
-    check_digest,
-    model_files,
+    check_pair,
+    existing_pair,
+    read_checked,
 )
 from . import Outputs, check_even_split
 
@@ -126,32 +116,16 @@ def session_options(threads: Optional[int] = None) -> ort.SessionOptions:
 
 def open_session(path: str, providers: Sequence[str], threads: Optional[int] = None) -> ort.InferenceSession:
     """An onnxruntime session for the file at ``path``, after checking the digest it carries."""
-    if not os.path.isfile(path):
-        raise MissingFileError(f"ONNX file not found: {path} (export one with: python -m tracker.export --weights WEIGHTS.pt)")
-    with open(path, "rb") as handle:
-        data = handle.read()
-    check_digest(data, path)
+    data = read_checked(path)
     try:
         return ort.InferenceSession(data, session_options(threads), providers=list(providers))
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types for damaged files
         raise ValueError(f"onnxruntime could not load {path}: {str(error).splitlines()[0]}") from None
 
 
-def session_metadata(session: ort.InferenceSession, path: str) -> Dict[str, str]:
-    """The siamtrack metadata of a session's model, checked for format and version."""
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
-    if metadata.get(META_FORMAT) != FORMAT:
-        raise ValueError(f"{path} is not a siamtrack ONNX file (no {META_FORMAT}={FORMAT} metadata); export with python -m tracker.export")
-    if metadata.get(META_FORMAT_VERSION) != FORMAT_VERSION:
-        raise ValueError(f"{path} has siamtrack ONNX format version {metadata.get(META_FORMAT_VERSION)}; this library reads {FORMAT_VERSION}")
-    return metadata
-
-
-def config_from_metadata(metadata: Dict[str, str], path: str) -> TrackerConfig:
-    try:
-        return from_dict(TrackerConfig, yaml.safe_load(metadata[META_CONFIG]) or {})
-    except (KeyError, ValueError, yaml.YAMLError) as error:
-        raise ValueError(f"{path}: the config in its metadata is missing or invalid: {error}") from None
+def session_metadata(session: ort.InferenceSession) -> Dict[str, str]:
+    """The metadata entries of a session's model (checked by ``tracker.onnx_format.check_pair``)."""
+    return dict(session.get_modelmeta().custom_metadata_map)
 
 
 def to_nchw(crops: np.ndarray) -> np.ndarray:
@@ -168,30 +142,16 @@ class OnnxBackend:
     tracker config stored in the files: ``Tracker(backend, backend.config)``.
     """
 
+    runtime = "onnxruntime"
+
     def __init__(self, path: str | os.PathLike, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None) -> None:
-        self.template_path, self.search_path = model_files(path)
-        for file in (self.template_path, self.search_path):
-            if not os.path.isfile(file):
-                raise MissingFileError(
-                    f"ONNX file not found: {file} (a model is a .template.onnx/.search.onnx pair; "
-                    "export one with: python -m tracker.export --weights WEIGHTS.pt)"
-                )
+        self.template_path, self.search_path = existing_pair(path)
         chosen = choose_providers(providers)
         self.template_session = open_session(self.template_path, chosen, threads)
         self.search_session = open_session(self.search_path, chosen, threads)
-        template_meta = session_metadata(self.template_session, self.template_path)
-        search_meta = session_metadata(self.search_session, self.search_path)
-        for file, metadata, role in ((self.template_path, template_meta, "template"), (self.search_path, search_meta, "search")):
-            if metadata.get(META_ROLE) != role:
-                raise ValueError(f"{file} holds the {metadata.get(META_ROLE)!r} graph, expected the {role!r} one")
-        if template_meta.get(META_PAIR) != search_meta.get(META_PAIR):
-            raise ValueError(
-                f"{self.template_path} and {self.search_path} come from different exports "
-                f"({META_PAIR} {template_meta.get(META_PAIR)} vs {search_meta.get(META_PAIR)}); re-export them together"
-            )
-        self.metadata = search_meta
-        self.config = config_from_metadata(search_meta, self.search_path)
-        self.precision = search_meta.get(META_PRECISION, "fp32")
+        pair = check_pair(session_metadata(self.template_session), session_metadata(self.search_session),
+                          self.template_path, self.search_path)
+        self.metadata, self.config, self.precision = pair.metadata, pair.config, pair.precision
         self.providers = self.search_session.get_providers()
         self.outputs = tuple(output.name for output in self.search_session.get_outputs())
 
