@@ -1,5 +1,6 @@
 """The loader: one registry turns any model file into (backend, config), for every entry point."""
 import dataclasses
+import logging
 import os
 import warnings
 
@@ -10,7 +11,8 @@ from tracker import Tracker, TrackerConfig, config_path, load_config
 from tracker.backends.onnx_backend import OnnxBackend
 from tracker.backends.torch_backend import TorchBackend
 from tracker.export.exporter import export_onnx, random_model
-from tracker.loader import MODEL_KINDS, load_model, model_kind
+from tracker import loader
+from tracker.loader import MODEL_KINDS, choose_runtime, load_model, model_kind
 from tracker.model import UntrainedWarning
 from tracker.multi import MultiTracker
 from tracker.shipped import shipped_onnx
@@ -54,7 +56,7 @@ def test_each_kind_gives_its_backend_and_the_config_the_file_carries(files):
 
 def test_options_of_another_kind_are_an_error_and_none_means_default(files):
     folder, _ = files
-    with pytest.raises(ValueError, match=r"option\(s\) device do not apply to .*w.onnx .*takes providers, threads"):
+    with pytest.raises(ValueError, match=r"option\(s\) device do not apply to .*w.onnx .*takes providers, threads, runtime, precision"):
         load_model(folder / "w.onnx", device="cuda")
     with pytest.raises(ValueError, match=r"option\(s\) threads do not apply to .*w.pt"):
         load_model(folder / "w.pt", threads=2)
@@ -103,7 +105,7 @@ def test_missing_files_are_clear_errors(tmp_path):
 @pytest.mark.skipif(not os.path.isfile(str(shipped_onnx(int8=True))[: -len(".onnx")] + ".search.onnx"), reason="no shipped int8 pair")
 def test_default_is_the_shipped_int8_pair_with_no_arguments():
     tracker = Tracker.default()
-    assert isinstance(tracker.backend, OnnxBackend) and tracker.backend.precision == "int8"
+    assert tracker.backend.runtime == choose_runtime()[0] and tracker.backend.precision == "int8"
     assert tracker.backend.search_path == str(shipped_onnx(int8=True))[: -len(".onnx")] + ".search.onnx"
     multi = MultiTracker.default(threads=1)
     assert multi.backend.precision == "int8" and multi.config == tracker.config
@@ -115,3 +117,69 @@ def test_a_model_without_a_response_output_is_refused_by_the_siamfc_tracker():
 
     with pytest.raises(ValueError, match="outputs are cls, box, quality; this tracker needs a SiamFC 'response' head"):
         Tracker(BoxHeadBackend(), TrackerConfig())
+
+
+_PROBE_ONCE = loader._automatic_runtime
+
+
+def _with_runtimes(monkeypatch, installed):
+    """Pretend only the runtimes in ``installed`` are there (and onnxruntime has no GPU)."""
+    monkeypatch.setattr(loader, "_installed", lambda module: module in installed)
+    monkeypatch.setattr("tracker.backends.onnx_backend.cuda_unavailable_reason", lambda: "no GPU here")
+    monkeypatch.setattr(loader, "_automatic_runtime", _PROBE_ONCE.__wrapped__)  # probed at every call, not once
+
+
+def test_auto_runs_openvino_on_cpu_when_installed_else_onnxruntime(monkeypatch):
+    _with_runtimes(monkeypatch, {"onnxruntime", "openvino"})
+    assert choose_runtime() == ("openvino", "on CPU OpenVINO is the faster runtime (README, 'ONNX runtime and CLI')")
+    assert choose_runtime("auto", providers=CPU)[0] == "onnxruntime"  # providers are onnxruntime's option
+    assert choose_runtime("onnxruntime") == ("onnxruntime", "asked for")
+    monkeypatch.setattr("tracker.backends.onnx_backend.cuda_unavailable_reason", lambda: None)
+    assert choose_runtime() == ("onnxruntime", "onnxruntime can run on CUDA here")
+    _with_runtimes(monkeypatch, {"onnxruntime"})
+    assert choose_runtime()[0] == "onnxruntime" and "pip install" in choose_runtime()[1]
+    with pytest.raises(ValueError, match=r"OpenVINO is not installed: pip install -c constraints.txt -e \"\.\[openvino\]\""):
+        choose_runtime("openvino")
+    with pytest.raises(ValueError, match="by precision bf16, but OpenVINO is not installed"):
+        choose_runtime(precision="bf16")
+    _with_runtimes(monkeypatch, {"openvino"})
+    assert choose_runtime()[0] == "openvino"
+
+
+def test_runtime_and_precision_options_are_checked(monkeypatch):
+    _with_runtimes(monkeypatch, {"onnxruntime", "openvino"})
+    with pytest.raises(ValueError, match="runtime must be one of auto, onnxruntime, openvino, got 'tensorrt'"):
+        choose_runtime("tensorrt")
+    with pytest.raises(ValueError, match="precision of an ONNX pair must be fp32 or bf16 .*got 'int8'"):
+        choose_runtime(precision="int8")
+    with pytest.raises(ValueError, match="precision 'bf16' is OpenVINO's"):
+        choose_runtime("onnxruntime", precision="bf16")
+    with pytest.raises(ValueError, match="providers .* are onnxruntime's"):
+        choose_runtime("openvino", providers=CPU)
+    assert choose_runtime(precision="bf16")[0] == "openvino" and choose_runtime("onnxruntime", precision="fp32")[0] == "onnxruntime"
+
+
+def test_the_runtime_option_picks_the_backend_and_auto_says_which(files, caplog):
+    pytest.importorskip("openvino")
+    from tracker.backends.openvino_backend import OpenVinoBackend
+
+    folder, config = files
+    backend, carried = load_model(folder / "w.onnx", runtime="onnxruntime", threads=1)
+    assert isinstance(backend, OnnxBackend) and backend.runtime == "onnxruntime" and carried == config
+    backend, carried = load_model(folder / "w.onnx", runtime="openvino", precision="fp32", threads=1)
+    assert isinstance(backend, OpenVinoBackend) and backend.runtime == "openvino" and carried == config
+    assert backend.inference_precision == "fp32"
+    tracker = Tracker.from_model(folder / "w.onnx", runtime="openvino", threads=1)
+    assert isinstance(tracker.backend, OpenVinoBackend)
+    with caplog.at_level(logging.INFO, logger=loader.__name__):
+        backend, _ = load_model(folder / "w.onnx", threads=1)
+    chosen, why = choose_runtime()
+    assert backend.runtime == chosen and f"runtime auto: {chosen} for {folder / 'w.onnx'} ({why})" in caplog.text
+    with pytest.raises(ValueError, match="names an int8 model, but its files hold fp32 graphs"):
+        os.makedirs(folder / "int8name", exist_ok=True)
+        for role in ("template", "search"):
+            if not os.path.exists(folder / "int8name" / f"w.int8.{role}.onnx"):
+                os.link(folder / f"w.{role}.onnx", folder / "int8name" / f"w.int8.{role}.onnx")
+        load_model(folder / "int8name" / "w.int8.onnx", runtime="openvino", threads=1)
+    with pytest.raises(ValueError, match=r"option\(s\) runtime do not apply to .*w.pt"):
+        load_model(folder / "w.pt", runtime="openvino")
