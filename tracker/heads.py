@@ -51,7 +51,9 @@ def pixelwise_correlation(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.T
     rows, cols = (int(v) for v in x_feat.shape[2:])
     taps = z_feat.permute(0, 3, 2, 1).reshape(-1, 1, width * height, channels)  # tap (v, u) is row v*height + u
     per_target = x_feat.reshape(z_feat.shape[0], -1, channels, rows * cols)  # (N, S, C, H*W)
-    return torch.matmul(taps, per_target).reshape(-1, width * height, rows, cols)
+    # The crops' count from x_feat itself, not -1, so that shape inference on the exported
+    # graph can match it with the search features' (int8's preprocessing needs that).
+    return torch.matmul(taps, per_target).reshape(x_feat.shape[0], width * height, rows, cols)
 
 
 def correlate_taps(z_feat: torch.Tensor, x_feat: torch.Tensor) -> torch.Tensor:

@@ -81,7 +81,7 @@ class Agreement:
     mean_peak_distance: float  # cells between the two peaks, averaged
 
     def line(self) -> str:
-        return (f"int8 vs fp32 over {self.maps} response maps: correlation mean {self.mean_correlation:.5f}, "
+        return (f"int8 vs fp32 over {self.maps} output maps: correlation mean {self.mean_correlation:.5f}, "
                 f"min {self.min_correlation:.5f}; same peak cell in {100 * self.same_peak_share:.1f}%, "
                 f"mean peak distance {self.mean_peak_distance:.2f} cells")
 
