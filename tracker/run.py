@@ -59,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=DEFAULT_STREAM_TIMEOUT,
                         help="streams: seconds to wait for the stream to open and for each frame (default: %(default)g)")
     parser.add_argument("--device", default=None, help="torch models: auto, cpu or cuda (default: auto)")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="torch models: network precision (default: fp32)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default=None,
+                        help="torch models: network precision; ONNX models: bf16 runs on OpenVINO (default: fp32)")
     parser.add_argument("--providers", nargs="+", default=None,
                         help="ONNX models: onnxruntime execution providers in order (default: CUDA then CPU when CUDA loads)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX models: intra-op threads (default: all CPUs available)")
