@@ -95,3 +95,28 @@ def test_the_box_model_trains_on_a_moving_texture(tmp_path):
     tracker = Tracker.from_model(tmp_path / "run" / "weights.pt", device="cpu")
     tracker.init(frames[0], boxes[0])
     assert np.isfinite(tracker.update(frames[1]).box).all()
+
+
+def test_the_patch_cache_keeps_every_kth_frame_and_the_target_sizes(tmp_path):
+    import cv2
+
+    from tracker.train.data import PatchCache, TrainingSequence, patch_target_size
+
+    paths = []
+    for index in range(7):
+        paths.append(str(tmp_path / f"{index}.png"))
+        cv2.imwrite(paths[-1], np.full((120, 160, 3), 20 * index, np.uint8))
+    boxes = np.array([[40.0, 30.0, 20.0 + i, 30.0] for i in range(7)])
+    boxes[3] = np.nan  # absent: not a training frame
+    sequence = TrainingSequence("seven", paths, boxes)
+    every_other = PatchCache(str(tmp_path / "cache"), 0.5, 127, 255, frame_step=2).load(sequence)
+    assert every_other["frames"].tolist() == [0, 2, 5]  # valid frames 0, 1, 2, 4, 5, 6 -> every 2nd
+    assert every_other["target_sizes"][1] == pytest.approx(patch_target_size(boxes[2], 0.5, 127, 255))
+    all_frames = PatchCache(str(tmp_path / "cache"), 0.5, 127, 255).load(sequence)
+    assert all_frames["frames"].tolist() == [0, 1, 2, 4, 5, 6]  # a different cache file, not the first one
+    # The patch's scale: the 255 search crop spans sqrt((w + p)(h + p)) * 255 / 127 image pixels.
+    w, h = 20.0, 30.0
+    crop = np.sqrt((w + 25.0) * (h + 25.0)) * 255 / 127
+    assert patch_target_size((0, 0, w, h), 0.5, 127, 255) == pytest.approx([w * 255 / crop, h * 255 / crop])
+    with pytest.raises(ValueError, match="frame_step must be >= 1"):
+        PatchCache(str(tmp_path / "cache"), 0.5, 127, 255, frame_step=0)

@@ -80,24 +80,28 @@ def random_box(width: int, height: int, rng: np.random.Generator) -> Tuple[float
 class PatchCache:
     """Per-sequence arrays of target patches (and one random-box patch per frame), on disk."""
 
-    def __init__(self, cache_dir: str, context: float, exemplar_size: int, search_size: int, seed: int = 0) -> None:
+    def __init__(self, cache_dir: str, context: float, exemplar_size: int, search_size: int, seed: int = 0, frame_step: int = 1) -> None:
+        if frame_step < 1:
+            raise ValueError(f"data.frame_step must be >= 1, got {frame_step}")
         self.cache_dir = cache_dir
         self.context, self.exemplar_size, self.search_size, self.seed = context, exemplar_size, search_size, seed
+        self.frame_step = frame_step
         os.makedirs(cache_dir, exist_ok=True)
 
-    def _path(self, sequence: TrainingSequence) -> str:
+    def _path(self, sequence: TrainingSequence, max_frames: Optional[int]) -> str:
         # "v2": patches carry their targets' sizes (for the box head's labels).
-        key = f"v2|{sequence.name}|{len(sequence.frame_paths)}|{self.context}|{self.exemplar_size}|{self.search_size}|{PATCH_MARGIN}|{self.seed}"
+        key = (f"v2|{sequence.name}|{len(sequence.frame_paths)}|{self.context}|{self.exemplar_size}|{self.search_size}|"
+               f"{PATCH_MARGIN}|{self.seed}|{self.frame_step}|{max_frames}")
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
         return os.path.join(self.cache_dir, f"{sequence.name}-{digest}.npz")
 
     def load(self, sequence: TrainingSequence, max_frames: Optional[int] = None) -> dict:
-        path = self._path(sequence)
+        path = self._path(sequence, max_frames)
         if os.path.exists(path):
             with np.load(path) as data:
                 return {k: data[k] for k in data.files}
         rng = np.random.default_rng(self.seed)
-        valid = valid_frames(sequence.boxes)
+        valid = valid_frames(sequence.boxes)[:: self.frame_step]
         if max_frames is not None:
             valid = valid[:max_frames]
         targets, randoms, target_sizes, random_sizes = [], [], [], []

@@ -145,7 +145,7 @@ def train(
         raise ValueError(f"loss.kind {config.loss.kind!r} does not train a {model_config.head!r} head; "
                          "the box head trains with loss.kind: box, SiamFC's with logistic, contrastive or triplet")
     cache = PatchCache(config.data.cache_dir, tracker_config.tracking.context, model_config.exemplar_size,
-                       model_config.search_size, seed=config.seed)
+                       model_config.search_size, seed=config.seed, frame_step=config.data.frame_step)
     cached = [cache.load(s, max_frames_per_sequence) for s in tqdm(train_sequences, desc="patch cache", disable=not progress)]
     cached = [c for c in cached if len(c["frames"])]
     batcher_class = BoxPairBatcher if model_config.head == "box" else PairBatcher
