@@ -81,3 +81,17 @@ def test_box_tracker_settings_are_checked():
         BoxTracker(FakeBoxBackend(0, 0, (0, 0, 1, 1)), dataclasses.replace(CONFIG, tracking=dataclasses.replace(CONFIG.tracking, scale_count=3)))
     with pytest.raises(ValueError, match="needs cls, quality, box"):
         BoxTracker(type("Plain", (), {"outputs": ("response",)})(), CONFIG)
+
+
+def test_multitracker_runs_the_box_loop_for_a_box_model():
+    from tracker.multi import MultiTracker
+
+    frame = np.zeros((480, 640, 3), np.uint8)
+    backend = FakeBoxBackend(row=7, col=9, box=(cell_offsets(16, 16)[9], 0.0, 80.0, 80.0))
+    multi = MultiTracker(backend, CONFIG)
+    ids = [multi.add(frame, (300.0, 200.0, 40.0, 40.0)), multi.add(frame, (100.0, 100.0, 40.0, 40.0))]
+    results = multi.update(frame)
+    assert list(results) == ids and all(not r.lost for r in results.values())
+    single = BoxTracker(FakeBoxBackend(row=7, col=9, box=(cell_offsets(16, 16)[9], 0.0, 80.0, 80.0)), CONFIG)
+    single.init(frame, (300.0, 200.0, 40.0, 40.0))
+    assert results[ids[0]].box == pytest.approx(single.update(frame).box)

@@ -19,7 +19,7 @@ import numpy as np
 from .backends import Backend, score_batch, split_targets
 from .config import TrackerConfig
 from .frames import prepare_frame
-from .siamese_tracker import Tracker, TrackResult
+from .siamese_tracker import Tracker, TrackResult, tracker_class
 
 
 class MultiTracker:
@@ -64,7 +64,7 @@ class MultiTracker:
         """
         frame = prepare_frame(frame)
         self._check_frame_size(frame, adding=True)
-        tracker = Tracker(self.backend, self.config)
+        tracker = tracker_class(self.config)(self.backend, self.config)
         tracker.init(frame, box)
         target_id = self._next_id
         self._next_id += 1
