@@ -44,7 +44,11 @@ def main(argv=None) -> int:
         return 2
     with open(os.path.join(args.out, "record.json"), "w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=2)
-    print(f"weights: {os.path.join(args.out, 'weights.pt')} (best epoch {record.get('best_epoch')}); record: {os.path.join(args.out, 'record.json')}")
+    if record.get("best_epoch") is None:
+        # --epochs 0: only the patch cache was built (the one command that builds it on a new machine).
+        print(f"patch cache built in {config.data.cache_dir} ({record['train_frames']} frames); no epochs run, no weights written")
+    else:
+        print(f"weights: {os.path.join(args.out, 'weights.pt')} (best epoch {record.get('best_epoch')}); record: {os.path.join(args.out, 'record.json')}")
     return 0
 
 
