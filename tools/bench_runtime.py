@@ -1,10 +1,12 @@
 """Runtime speed side by side, in one run on the same frames: SiamFC on torch (CPU), onnxruntime
-fp32 and int8, and OpenCV's trackers; then N targets per frame; then int8's agreement with fp32.
+and OpenVINO (each pair, each inference precision), and OpenCV's trackers; then N targets
+per frame; then the search graph alone (OpenCV DNN too), start-up times, and the runtimes'
+agreement with each other.
 
     python -m tools.bench_runtime                                  # random model, exported on the fly
     python -m tools.bench_runtime --weights weights/siamfc_mobilenet_v2.pt
     python -m tools.bench_runtime --onnx weights/siamfc_mobilenet_v2.onnx --weights weights/siamfc_mobilenet_v2.pt
-    python -m tools.bench_runtime --parity Crossing --auc           # also tracker parity and fp32/int8 AUC
+    python -m tools.bench_runtime --parity Crossing --auc           # also tracker parity and AUC per runtime x precision
 
 Every row tracks the same decoded frames of one train-split sequence (default
 airplane-1, 640x360) from its first box; per-update times (crop + network + post, the
@@ -14,9 +16,14 @@ absolute numbers, when the load average printed at the top is high.
 
 Without --weights the SiamFC rows use a seeded random AlexNet whose BatchNorm statistics
 come from train-split crops, exported to a temporary folder (fp32 and int8, int8
-calibrated on train-split crops). --auc runs the fp32 and int8 ONNX trackers over the
-eval-split sequences with the evaluation toolkit and prints their OTB AUC; with random
-weights that number says nothing about accuracy, only about the int8/fp32 difference.
+calibrated on train-split crops). --auc runs the ONNX trackers (every runtime x precision)
+over the eval-split sequences with the evaluation toolkit and prints their OTB AUC; with
+random weights that number says nothing about accuracy, only about the differences.
+
+OpenVINO rows appear when it is installed (pip install -c constraints.txt -e ".[openvino]"):
+"OpenVINO fp32" forces f32 inference, "bf16" rows run the float parts in bfloat16 (only on
+CPUs with AVX-512 BF16 or AMX). The line "auto picks" says which runtime
+``tracker.loader.load_model`` chooses here by default.
 """
 from __future__ import annotations
 
@@ -44,9 +51,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--targets", type=int, nargs="+", default=[1, 4, 16], help="target counts for the multi-target table")
     parser.add_argument("--multi-updates", type=int, default=4, help="timed multi-target updates per row and round (default: %(default)s)")
     parser.add_argument("--peers", nargs="*", default=["nano", "vit", "mil", "kcf", "csrt"], help="OpenCV trackers to time (default: %(default)s)")
-    parser.add_argument("--no-bf16", action="store_true", help="skip the torch bf16 row")
-    parser.add_argument("--parity", metavar="SEQUENCE", help="also run torch fp32 and ONNX fp32 trackers over this sequence and print their largest box difference")
-    parser.add_argument("--auc", action="store_true", help="also run ONNX fp32 and int8 over the eval-split sequences and print OTB AUC")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the torch bf16 row (OpenVINO's bf16 rows stay)")
+    parser.add_argument("--no-openvino", action="store_true", help="skip the OpenVINO rows even when it is installed")
+    parser.add_argument("--network-runs", type=int, default=40, help="timed calls per runtime for the search-graph table (default: %(default)s)")
+    parser.add_argument("--parity", metavar="SEQUENCE",
+                        help="also run torch fp32 against each fp32 ONNX runtime (f32) over this sequence and print the largest box difference")
+    parser.add_argument("--auc", action="store_true", help="also run every ONNX runtime x precision over the eval-split sequences and print OTB AUC")
     return parser.parse_args(argv)
 
 
@@ -103,6 +113,52 @@ def time_multi(backends: List[Tuple[str, object]], config, frames, box, counts: 
     return times
 
 
+def time_network(calls: List[Tuple[str, Callable[[], object]]], runs: int) -> Dict[str, List[float]]:
+    """Seconds per call of each callable (the search graph alone), calls interleaved."""
+    for _, call in calls:
+        call()  # warm-up
+    times: Dict[str, List[float]] = {label: [] for label, _ in calls}
+    for _ in range(runs):
+        for label, call in calls:
+            start = time.perf_counter()
+            call()
+            times[label].append(time.perf_counter() - start)
+    return times
+
+
+class OpenCVDnnPair:
+    """The exported pair in OpenCV's DNN module (``cv2.dnn.readNetFromONNX``): ``embed``/``score`` only,
+    to show the files load there and agree; not a backend of the library."""
+
+    def __init__(self, path: str) -> None:
+        import cv2
+
+        from tracker.onnx_format import SEARCH_CROPS_INPUT, SEARCH_FEATURES_INPUT, TEMPLATE_INPUT, model_files
+
+        template_path, search_path = model_files(path)
+        self._template, self._search = cv2.dnn.readNetFromONNX(template_path), cv2.dnn.readNetFromONNX(search_path)
+        self._names = TEMPLATE_INPUT, SEARCH_FEATURES_INPUT, SEARCH_CROPS_INPUT
+
+    def embed(self, template_crop: np.ndarray) -> np.ndarray:
+        self._template.setInput(np.ascontiguousarray(template_crop[None].transpose(0, 3, 1, 2), dtype=np.float32), self._names[0])
+        return self._template.forward()
+
+    def score(self, features: np.ndarray, crops: np.ndarray) -> Dict[str, np.ndarray]:
+        self._search.setInput(features, self._names[1])
+        self._search.setInput(np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32), self._names[2])
+        return {"response": self._search.forward()}
+
+
+def largest_difference(reference, candidate, pairs) -> Tuple[float, float]:
+    """Largest |response difference| between two backends over ``(template, crops)`` pairs, and the largest reference peak."""
+    worst, peak = 0.0, 0.0
+    for template, crops in pairs:
+        want = reference.score(reference.embed(template), crops)["response"]
+        have = candidate.score(candidate.embed(template), crops)["response"]
+        worst, peak = max(worst, float(np.abs(want - have).max())), max(peak, float(np.abs(want).max()))
+    return worst, peak
+
+
 def parity(torch_backend, onnx_backend, config, data_dir: str, name: str) -> Tuple[float, float, int]:
     """Largest and mean per-frame box difference (px, any coordinate) between the two trackers, frames."""
     from tracker.datasets import load_sequence
@@ -140,6 +196,8 @@ def eval_auc(backends: List[Tuple[str, object]], config, data_dir: str) -> List[
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    import importlib.util
+
     import onnxruntime
     import torch
 
@@ -149,7 +207,7 @@ def main(argv=None) -> None:
     from tracker.config import config_path, load_config
     from tracker.datasets import default_data_root, load_sequence, read_image
     from tracker.eval.trackers import TrackerUnavailable, make_tracker_spec
-    from tracker.loader import load_model, load_network
+    from tracker.loader import choose_runtime, load_model, load_network
     from tracker.onnx_format import model_files
     try:
         from tracker.export.exporter import export_onnx, random_model
@@ -158,6 +216,12 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: the benchmark exports and compares ONNX models and needs {error.name}: "
                          "pip install -c constraints.txt -e \".[export]\"") from None
     from tracker.siamese_tracker import Tracker
+
+    openvino = None
+    if not args.no_openvino and importlib.util.find_spec("openvino") is not None:
+        import openvino
+
+        from tracker.backends.openvino_backend import cpu_has_bf16
 
     data_dir = args.data or default_data_root()
     train_sequences(data_dir, [args.sequence])  # refuses eval-split sequences
@@ -193,15 +257,44 @@ def main(argv=None) -> None:
     box = sequence.init_box
     height, width = frames[0].shape[:2]
 
-    onnx_fp32, _ = load_model(fp32_path, providers=["CPUExecutionProvider"])
-    onnx_int8, _ = load_model(int8_path, providers=["CPUExecutionProvider"])
+    # Start-up: load_model for each runtime (OpenVINO with an empty compiled-model cache, then with it filled).
+    startup: List[Tuple[str, float]] = []
+    onnx_backends: List[Tuple[str, object]] = []  # (label, backend): every ONNX runtime x pair x precision
+    for pair_label, path in (("fp32", fp32_path), ("int8", int8_path)):
+        start = time.perf_counter()
+        onnx_backends.append((f"ORT {pair_label}", load_model(path, runtime="onnxruntime", providers=["CPUExecutionProvider"])[0]))
+        startup.append((f"ORT {pair_label}", time.perf_counter() - start))
+    ov_precisions: List[str] = []
+    if openvino is not None:
+        ov_precisions = ["fp32"] + (["bf16"] if cpu_has_bf16() else [])
+        cache = tempfile.TemporaryDirectory(prefix="siamtrack-ov-cache-")
+        previous = os.environ.get("SIAMTRACK_OPENVINO_CACHE")
+        os.environ["SIAMTRACK_OPENVINO_CACHE"] = cache.name
+        try:
+            for pair_label, path in (("fp32", fp32_path), ("int8", int8_path)):
+                for precision in ov_precisions:
+                    label = f"OpenVINO {pair_label}" + (", bf16" if precision == "bf16" else "")
+                    for state in ("empty cache", "cache filled"):
+                        start = time.perf_counter()
+                        backend, _ = load_model(path, runtime="openvino", precision=precision)
+                        startup.append((f"{label} ({state})", time.perf_counter() - start))
+                    onnx_backends.append((label, backend))
+        finally:
+            if previous is None:
+                os.environ.pop("SIAMTRACK_OPENVINO_CACHE", None)
+            else:
+                os.environ["SIAMTRACK_OPENVINO_CACHE"] = previous
+    backend_of = dict(onnx_backends)
+    # The onnxruntime row of the same pair, which each OpenVINO row is compared with.
+    same_pair = {label: "ORT int8" if " int8" in label else "ORT fp32" for label, _ in onnx_backends}
+
     rows: List[Tuple[str, Callable[[], object]]] = [
         ("SiamFC torch fp32", lambda: Tracker(torch_fp32, config)),
     ]
     if not args.no_bf16:
         torch_bf16 = TorchBackend(model, device="cpu", precision="bf16")
         rows.append(("SiamFC torch bf16", lambda: Tracker(torch_bf16, config)))
-    rows += [("SiamFC ORT fp32", lambda: Tracker(onnx_fp32, config)), ("SiamFC ORT int8", lambda: Tracker(onnx_int8, config))]
+    rows += [(f"SiamFC {label}", (lambda backend=backend: Tracker(backend, config))) for label, backend in onnx_backends]
     missing = []
     for name in args.peers:
         try:
@@ -212,11 +305,14 @@ def main(argv=None) -> None:
         rows.append((spec.label, spec.create))
 
     scales = config.tracking.scale_count
+    automatic, why = choose_runtime()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; load average before: {_load_average()}")
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__} "
-          f"({default_threads()} intra-op threads), OpenCV {__import__('cv2').__version__}")
+          f"({default_threads()} intra-op threads), OpenVINO {openvino.__version__.split('-')[0] if openvino else 'not timed'}, "
+          f"OpenCV {__import__('cv2').__version__}")
     print(f"model: {source}; {scales} scales; frames: {args.sequence} {width}x{height}; "
           f"{args.rounds} rounds x {args.updates} updates per row, interleaved")
+    print(f"auto picks: {automatic} ({why})")
     print()
     single = time_single(rows, frames, box, args.updates, args.rounds)
     reference = float(np.median(single[rows[0][0]]))
@@ -230,7 +326,7 @@ def main(argv=None) -> None:
         print(f"(not timed: {line})")
 
     print()
-    backends = [("torch fp32", torch_fp32), ("ORT fp32", onnx_fp32), ("ORT int8", onnx_int8)]
+    backends = [("torch fp32", torch_fp32)] + onnx_backends
     multi = time_multi(backends, config, frames, box, args.targets, args.multi_updates, args.rounds)
     print(f"multi-target: one batched network call per frame ({scales} crops per target), median over "
           f"{args.rounds} rounds x {args.multi_updates} updates")
@@ -241,22 +337,53 @@ def main(argv=None) -> None:
             median = float(np.median(multi[(label, count)])) * 1000.0
             print(f"| {count} | {label} | {median:.1f} | {1000.0 / median:.1f} | {count * 1000.0 / median:.1f} |")
 
-    print()
     held_out = pairs[1::2]
-    print(agreement(onnx_fp32, onnx_int8, held_out).line() + " (held-out train-split crops)")
+    template, crops = held_out[0]
+    crops = crops[:scales]
+    dnn = OpenCVDnnPair(fp32_path)
+    network_rows = [(label, backend) for label, backend in onnx_backends] + [("OpenCV DNN fp32", dnn)]
+    calls = []
+    for label, backend in network_rows:
+        features = backend.embed(template)
+        calls.append((label, (lambda backend=backend, features=features: backend.score(features, crops))))
+    network = time_network(calls, args.network_runs)
+    print()
+    print(f"the search graph alone ({len(crops)} crops of {crops.shape[1]}, one target), median of {args.network_runs} interleaved calls:")
+    print("| runtime | ms per call |")
+    print("|---|---|")
+    for label, _ in calls:
+        print(f"| {label} | {np.median(network[label]) * 1000.0:.2f} |")
+    print()
+    print("start-up, load_model until the first update can run:")
+    print("| runtime | ms |")
+    print("|---|---|")
+    for label, seconds in startup:
+        print(f"| {label} | {seconds * 1000.0:.0f} |")
+
+    print()
+    print(agreement(backend_of["ORT fp32"], backend_of["ORT int8"], held_out).line() + " (held-out train-split crops)")
+    comparisons = [("OpenCV DNN fp32", "ORT fp32", dnn)] + [(label, same_pair[label], backend)
+                                                           for label, backend in onnx_backends if label.startswith("OpenVINO")]
+    for label, against, backend in comparisons:
+        worst, peak = largest_difference(backend_of[against], backend, held_out)
+        result = agreement(backend_of[against], backend, held_out)
+        print(f"{label} vs {against}: largest response difference {worst:.2g} (largest peak {peak:.2f}); "
+              f"correlation mean {result.mean_correlation:.5f}, same peak cell in {100 * result.same_peak_share:.1f}%")
     if args.parity:
-        worst, mean, count = parity(torch_fp32, onnx_fp32, config, data_dir, args.parity)
-        print(f"parity torch fp32 vs ORT fp32 trackers on {args.parity} ({count} updates): largest box difference {worst:.4f} px, mean {mean:.5f} px")
+        for label in [label for label in ("ORT fp32", "OpenVINO fp32") if label in backend_of]:
+            worst, mean, count = parity(torch_fp32, backend_of[label], config, data_dir, args.parity)
+            print(f"parity torch fp32 vs {label} trackers on {args.parity} ({count} updates): "
+                  f"largest box difference {worst:.4f} px, mean {mean:.5f} px")
     if args.auc:
         print()
-        results = eval_auc([("ORT fp32", onnx_fp32), ("ORT int8", onnx_int8)], config, data_dir)
-        print("| eval sequence | AUC ORT fp32 | AUC ORT int8 | int8 - fp32 |")
-        print("|---|---|---|---|")
-        for name, row in results:
-            print(f"| {name} | {row['ORT fp32']:.3f} | {row['ORT int8']:.3f} | {row['ORT int8'] - row['ORT fp32']:+.3f} |")
-        mean_fp32 = float(np.mean([r["ORT fp32"] for _, r in results]))
-        mean_int8 = float(np.mean([r["ORT int8"] for _, r in results]))
-        print(f"| mean | {mean_fp32:.3f} | {mean_int8:.3f} | {mean_int8 - mean_fp32:+.3f} |")
+        results = eval_auc(onnx_backends, config, data_dir)
+        names = [name for name, _ in results]
+        print(f"| eval AUC | {' | '.join(names)} | mean | mean - ORT, same pair |")
+        print("|---" * (len(names) + 3) + "|")
+        means = {label: float(np.mean([row[label] for _, row in results])) for label, _ in onnx_backends}
+        for label, _ in onnx_backends:
+            print(f"| {label} | {' | '.join(f'{row[label]:.3f}' for _, row in results)} | {means[label]:.3f} | "
+                  f"{means[label] - means[same_pair[label]]:+.3f} |")
     print(f"\nload average after: {_load_average()}")
     scratch.cleanup()
 
