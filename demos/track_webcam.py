@@ -24,6 +24,8 @@ from tracker import Tracker, config_path
 from tracker.boxes import Box
 from tracker.draw import draw_result
 from tracker.model import UntrainedWarning
+from tracker.backends import describe_backend
+from tracker.loader import RUNTIME_CHOICES, runtime_option
 from tracker.shipped import WEIGHTS_FOLDER, default_model
 from tracker.video import (VIDEO_EXTENSIONS, AtomicVideoWriter, FrameSource, Terminated, box_argument, check_output_path,
                            check_separate, sigterm_as_interrupt, unused_path)
@@ -70,15 +72,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     precision.add_argument("--int8", dest="int8", action="store_true", default=None, help="without --model: the shipped int8 ONNX model")
     precision.add_argument("--fp32", dest="int8", action="store_false", help="without --model: the shipped fp32 model")
     parser.add_argument("--config", default=None, help="tracker YAML config whose tracking section replaces the model's (default: the one the model carries)")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="torch weights only: network precision (default: fp32)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default=None,
+                        help="network precision: torch weights, or an ONNX model on OpenVINO (default: fp32)")
+    parser.add_argument("--runtime", choices=RUNTIME_CHOICES, default=None,
+                        help="ONNX models: auto (OpenVINO on CPU when installed, else onnxruntime), onnxruntime or openvino; "
+                             "torch runs .pt weights (default: auto)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     return parser.parse_args(argv)
 
 
 def build_tracker(args: argparse.Namespace) -> Tracker:
     """The tracker for ``--model`` (or the shipped default), saying which model runs."""
+    if args.model and args.int8 is not None:
+        raise ValueError(f"--{'int8' if args.int8 else 'fp32'} chooses among the shipped models and cannot apply to --model {args.model}")
     try:
-        model = args.model or str(default_model(args.int8))
+        model = args.model or str(default_model(args.int8, args.runtime))
     except ValueError:
         if args.int8:
             raise
@@ -87,8 +95,9 @@ def build_tracker(args: argparse.Namespace) -> Tracker:
             warnings.simplefilter("ignore", UntrainedWarning)
             return Tracker.from_model(args.config or config_path("siamfc_alexnet"), precision=args.precision)
     shown = os.path.relpath(model) if os.path.isabs(model) else model
-    print(f"model: {shown}" + (f" with config {args.config}" if args.config else ""))
-    return Tracker.from_model(model, config=args.config, precision=args.precision)
+    tracker = Tracker.from_model(model, config=args.config, precision=args.precision, runtime=runtime_option(model, args.runtime))
+    print(f"model: {shown} on {describe_backend(tracker.backend)}" + (f" with config {args.config}" if args.config else ""))
+    return tracker
 
 
 def open_source(args: argparse.Namespace):

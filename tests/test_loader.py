@@ -183,3 +183,32 @@ def test_the_runtime_option_picks_the_backend_and_auto_says_which(files, caplog)
         load_model(folder / "int8name" / "w.int8.onnx", runtime="openvino", threads=1)
     with pytest.raises(ValueError, match=r"option\(s\) runtime do not apply to .*w.pt"):
         load_model(folder / "w.pt", runtime="openvino")
+
+
+def test_a_command_lines_runtime_becomes_the_loaders_option():
+    from tracker.loader import runtime_option
+
+    assert runtime_option("w.int8.onnx", None) is None
+    assert runtime_option("w.onnx", "openvino") == "openvino" and runtime_option("w.onnx", "auto") == "auto"
+    assert runtime_option("w.pt", "torch") is None
+    with pytest.raises(ValueError, match="--runtime torch runs torch weights"):
+        runtime_option("w.onnx", "torch")
+    with pytest.raises(ValueError, match="--runtime onnxruntime runs exported ONNX pairs; w.pt"):
+        runtime_option("w.pt", "onnxruntime")
+
+
+def test_the_cli_says_what_runs_the_network(files, tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    from tracker import run as run_cli
+
+    folder, _ = files
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(frames / f"{index:04d}.png"), np.full((120, 160, 3), 60 * index, np.uint8))
+    assert run_cli.main([str(frames), "--box", "40,30,40,40", "--model", str(folder / "w.onnx"), "--runtime", "onnxruntime", "--quiet"]) == 0
+    assert f"model: {folder / 'w.onnx'} on onnxruntime (fp32 files, CPUExecutionProvider)" in capsys.readouterr().out
+    assert run_cli.main([str(frames), "--box", "40,30,40,40", "--model", str(folder / "w.onnx"), "--runtime", "torch"]) != 0
+    assert "--runtime torch runs torch weights" in capsys.readouterr().err

@@ -209,3 +209,23 @@ def load_model(path: str | os.PathLike, config: TrackerConfig | str | os.PathLik
         raise ValueError(f"the config's model section does not match {path} ({differences}); "
                          "only its tracking section may differ")
     return backend, chosen
+
+
+# What a command line's --runtime offers: the ONNX runtimes, or torch for .pt weights.
+RUNTIME_CHOICES = (*RUNTIMES, "torch")
+
+
+def runtime_option(path: str | os.PathLike, runtime: Optional[str]) -> Optional[str]:
+    """The ``runtime=`` option for :func:`load_model` from a command line's ``--runtime``:
+    None for torch files (and when not given); a ValueError when the runtime cannot run the file."""
+    if runtime is None:
+        return None
+    if runtime not in RUNTIME_CHOICES:
+        raise ValueError(f"--runtime must be one of {', '.join(RUNTIME_CHOICES)}, got {runtime!r}")
+    kind = model_kind(path)
+    torch_file = kind.name in ("torch", "config")
+    if runtime == "torch" and not torch_file:
+        raise ValueError(f"--runtime torch runs torch weights (X.pt); {os.fspath(path)} is an {kind.description}")
+    if runtime != "torch" and torch_file:
+        raise ValueError(f"--runtime {runtime} runs exported ONNX pairs; {os.fspath(path)} is a {kind.description}, which runs on torch")
+    return None if torch_file else runtime

@@ -35,7 +35,8 @@ import time
 from typing import List, Optional, Tuple
 
 from .boxes import Box
-from .loader import load_model
+from .backends import describe_backend
+from .loader import RUNTIME_CHOICES, load_model, runtime_option
 from .shipped import default_model
 from .video import (DEFAULT_STREAM_TIMEOUT, VIDEO_EXTENSIONS, AtomicVideoWriter, FrameSource, Terminated, box_argument,
                     check_output_path, check_separate, partial_path, publish, sigterm_as_interrupt)
@@ -64,6 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--providers", nargs="+", default=None,
                         help="ONNX models: onnxruntime execution providers in order (default: CUDA then CPU when CUDA loads)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX models: intra-op threads (default: all CPUs available)")
+    parser.add_argument("--runtime", choices=RUNTIME_CHOICES, default=None,
+                        help="ONNX models: auto (OpenVINO on CPU when installed, else onnxruntime; it says which), onnxruntime "
+                             "or openvino; torch runs .pt weights (without --model: the shipped .pt) (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.max_frames is not None and args.max_frames < 1:
@@ -100,16 +104,17 @@ def _model_files(model: Optional[str]) -> List[str]:
         return [model]
 
 
-def resolve_model(model: Optional[str], int8: Optional[bool] = None) -> str:
+def resolve_model(model: Optional[str], int8: Optional[bool] = None, runtime: Optional[str] = None) -> str:
     """The model path asked for, or the shipped default (ONNX when onnxruntime is there, else torch)."""
     if model:
         return model
-    return str(default_model(int8))
+    return str(default_model(int8, runtime))
 
 
-def model_options(args: argparse.Namespace) -> dict:
+def model_options(args: argparse.Namespace, model: str) -> dict:
     """The runtime options a command line gave (None: not given), for ``tracker.loader.load_model``."""
-    return {name: getattr(args, name, None) for name in ("device", "precision", "providers", "threads")}
+    options = {name: getattr(args, name, None) for name in ("device", "precision", "providers", "threads")}
+    return {**options, "runtime": runtime_option(model, getattr(args, "runtime", None))}
 
 
 class BoxWriter:
@@ -162,7 +167,7 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
         if path:
             for stale in check_output_path(path, args.force, extensions):
                 print(f"note: removed {stale}, left by an earlier run that was killed", file=sys.stderr)
-    model = resolve_model(args.model, args.int8)
+    model = resolve_model(args.model, args.int8, args.runtime)
     source = FrameSource(args.source, timeout=args.timeout)  # before loading the model: a bad source fails at once
     total = source.frame_count
     live = total is None
@@ -173,7 +178,8 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
     frames = 0
     started = time.perf_counter()
     try:
-        backend, config = load_model(model, **model_options(args))
+        backend, config = load_model(model, **model_options(args, model))
+        print(f"model: {model} on {describe_backend(backend)}", flush=True)
         writer = AtomicVideoWriter(args.out, source.fps, overwrite=args.force) if args.out else None
         boxes = BoxWriter(args.boxes, overwrite=args.force) if args.boxes else None
         first = source.read()

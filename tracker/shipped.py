@@ -33,10 +33,17 @@ def _onnx_pair_present(name: Path) -> bool:
     return os.path.isfile(stem + ".template.onnx") and os.path.isfile(stem + ".search.onnx")
 
 
-def default_model(int8: Optional[bool] = None) -> Path:
+def default_model(int8: Optional[bool] = None, runtime: Optional[str] = None) -> Path:
     """The shipped model to run: the ONNX pair when onnxruntime is installed (fastest on
     CPU), else the torch weights. ``int8=True`` asks for the int8 pair, ``False`` for fp32
-    (ONNX, else torch), ``None`` for the project's default precision."""
+    (ONNX, else torch), ``None`` for the project's default precision; ``runtime="torch"``
+    for the torch weights."""
+    if runtime == "torch":
+        if int8:
+            raise ValueError("the int8 model is an ONNX pair; the torch runtime runs the fp32 weights")
+        if shipped_weights().is_file():
+            return shipped_weights()
+        raise ValueError(f"no shipped torch weights at {shipped_weights()}")
     onnx_runtime = importlib.util.find_spec("onnxruntime") is not None
     if int8 or (int8 is None and INT8_IS_DEFAULT):
         if onnx_runtime and _onnx_pair_present(shipped_onnx(int8=True)):

@@ -58,3 +58,13 @@ def split_targets(outputs: Outputs, targets: int) -> List[Outputs]:
     per_target = check_even_split(rows, targets)
     return [{name: array[index * per_target : (index + 1) * per_target] for name, array in outputs.items()}
             for index in range(targets)]
+
+
+def describe_backend(backend) -> str:
+    """What runs the network, in a few words, e.g. ``openvino (int8 files, fp32 inference)``."""
+    runtime = getattr(backend, "runtime", None)
+    if runtime == "onnxruntime":
+        return f"onnxruntime ({backend.precision} files, {', '.join(backend.providers)})"
+    if runtime == "openvino":
+        return f"openvino ({backend.precision} files, {backend.inference_precision} inference)"
+    return f"torch ({getattr(backend, 'device', '?')}, {getattr(backend, 'precision', '?')})"

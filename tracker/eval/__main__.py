@@ -54,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="rerun every tracker x sequence instead of reading cached runs")
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence (quick checks)")
     parser.add_argument("--device", default=None, help="siamfc torch weights: auto, cpu or cuda (default: auto)")
-    parser.add_argument("--precision", default=None, choices=["fp32", "bf16"], help="siamfc torch weights: network precision (default: fp32)")
+    parser.add_argument("--precision", default=None, choices=["fp32", "bf16"],
+                        help="siamfc network precision: torch weights, or an ONNX model on OpenVINO (default: fp32)")
+    parser.add_argument("--runtime", default=None, choices=["auto", "onnxruntime", "openvino", "torch"],
+                        help="siamfc ONNX models: auto (OpenVINO on CPU when installed, else onnxruntime), onnxruntime or "
+                             "openvino; torch for .pt weights (default: auto)")
     parser.add_argument("--weights", default=None, help="siamfc weights file (.pt), or an exported ONNX model (X.onnx, X.int8.onnx: run on onnxruntime), run with the config it carries unless --config is given (default: weights/siamfc_mobilenet_v2.pt when present, else random weights)")
     parser.add_argument("--config", default=None, help="siamfc tracker YAML (default: the weights file's own, else tracker/configs/siamfc_alexnet.yaml)")
     parser.add_argument("--peers", default=None, help="folder with nanotrack-v2/ and vittrack/ models (default: $SIAMTRACK_PEERS, else ../shared/peers)")
@@ -104,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None:
         sequences = [s.head(args.max_frames) for s in sequences]
     _quiet_opencv()
-    specs = available_specs(names, device=args.device, precision=args.precision, weights=args.weights, config=args.config, peers=args.peers or default_peers_root())
+    specs = available_specs(names, device=args.device, precision=args.precision, weights=args.weights, config=args.config,
+                            peers=args.peers or default_peers_root(), runtime=args.runtime)
     if not specs:
         raise ValueError("none of the requested trackers can run here (see the messages above)")
     labels = {name: spec.label for name, spec in specs.items()}

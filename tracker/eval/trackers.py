@@ -93,14 +93,15 @@ def _opencv_factory(*names: str) -> Optional[Callable[[], object]]:
     return None
 
 
-def _siamfc_spec(device: Optional[str], precision: Optional[str], weights: Optional[str], config: Optional[str]) -> TrackerSpec:
+def _siamfc_spec(device: Optional[str], precision: Optional[str], weights: Optional[str], config: Optional[str],
+                 runtime: Optional[str] = None) -> TrackerSpec:
     """Our tracker on any model file ``tracker.loader`` reads (``.pt``, ``X.onnx``, ``X.int8.onnx``).
 
     With neither ``weights`` nor ``config``: the shipped weights when present, else random
     AlexNet weights; with ``config`` alone: random weights for that config.
     """
     from ..config import config_path
-    from ..loader import model_kind
+    from ..loader import choose_runtime, model_kind, runtime_option
 
     if weights is None and config is None and os.path.isfile(default_weights_path()):
         weights = default_weights_path()
@@ -112,8 +113,8 @@ def _siamfc_spec(device: Optional[str], precision: Optional[str], weights: Optio
         label, note = "siamfc (random weights)", "random weights (no trained weights file): expect poor accuracy"
     else:
         model, config_option = weights, config
-        runtime = ", ONNX" if model_kind(model).name.startswith("onnx") else ""
-        label, note = f"siamfc ({os.path.splitext(os.path.basename(model))[0]}{runtime})", f"model {model}"
+        onnx_label = ", ONNX" if model_kind(model).name.startswith("onnx") else ""
+        label, note = f"siamfc ({os.path.splitext(os.path.basename(model))[0]}{onnx_label})", f"model {model}"
     files = model_kind(model).files(model)
     missing = [path for path in files if not os.path.isfile(path)]
     if missing:
@@ -133,14 +134,21 @@ def _siamfc_spec(device: Optional[str], precision: Optional[str], weights: Optio
             with warnings.catch_warnings():
                 # The spec's label and note already say "random weights".
                 warnings.simplefilter("ignore", UntrainedWarning)
-                built.append(Tracker.from_model(model, config=config_option, device=device, precision=precision))
+                built.append(Tracker.from_model(model, config=config_option, device=device, precision=precision,
+                                                runtime=runtime_option(model, runtime)))
         return built[0]
 
+    # Results depend on what runs the network: the cache must not mix onnxruntime's and OpenVINO's.
+    if model_kind(model).name in ("torch", "config"):
+        runtime_option(model, runtime)  # a mismatch (--runtime openvino with .pt) is an error here, not later
+        chosen_runtime = "torch"
+    else:
+        chosen_runtime = choose_runtime(runtime_option(model, runtime), precision=precision)[0]
     fingerprint = "|".join([
         "siamfc",
         "model=" + ",".join(file_sha256(path) for path in files) + ("|random-weights-seed0" if weights is None else ""),
         "config=" + (file_sha256(config_option) if config_option else "carried"),
-        f"device={device or 'auto'}|precision={precision or 'fp32'}",
+        f"device={device or 'auto'}|precision={precision or 'fp32'}|runtime={chosen_runtime}",
     ])
     return TrackerSpec("siamfc", label, fingerprint, create, note)
 
@@ -159,6 +167,7 @@ def make_tracker_spec(
     weights: Optional[str] = None,
     peers: Optional[str] = None,
     config: Optional[str] = None,
+    runtime: Optional[str] = None,
 ) -> TrackerSpec:
     """The :class:`TrackerSpec` for ``name`` (one of :data:`TRACKER_NAMES`).
 
@@ -171,7 +180,7 @@ def make_tracker_spec(
     peers = peers or default_peers_root()
     opencv = f"opencv={cv2.__version__}"
     if name == "siamfc":
-        return _siamfc_spec(device, precision, weights, config)
+        return _siamfc_spec(device, precision, weights, config, runtime)
     if name == "mil":
         return TrackerSpec("mil", "MIL (OpenCV)", f"mil|{opencv}", lambda: OpenCVTracker(cv2.TrackerMIL_create))
     if name == "nano":
