@@ -113,16 +113,18 @@ def time_multi(backends: List[Tuple[str, object]], config, frames, box, counts: 
     return times
 
 
-def time_network(calls: List[Tuple[str, Callable[[], object]]], runs: int) -> Dict[str, List[float]]:
-    """Seconds per call of each callable (the search graph alone), calls interleaved."""
-    for _, call in calls:
-        call()  # warm-up
+def time_network(calls: List[Tuple[str, Callable[[], object]]], runs: int, block: int = 10) -> Dict[str, List[float]]:
+    """Seconds per call of each callable (the search graph alone), in blocks of ``block`` calls per
+    runtime, blocks interleaved. Each block starts with an untimed call: onnxruntime's threads
+    spin for a while after a call and would slow down whichever runtime came right after it."""
     times: Dict[str, List[float]] = {label: [] for label, _ in calls}
-    for _ in range(runs):
+    while min(len(values) for values in times.values()) < runs:
         for label, call in calls:
-            start = time.perf_counter()
             call()
-            times[label].append(time.perf_counter() - start)
+            for _ in range(min(block, runs - len(times[label]))):
+                start = time.perf_counter()
+                call()
+                times[label].append(time.perf_counter() - start)
     return times
 
 
@@ -348,7 +350,7 @@ def main(argv=None) -> None:
         calls.append((label, (lambda backend=backend, features=features: backend.score(features, crops))))
     network = time_network(calls, args.network_runs)
     print()
-    print(f"the search graph alone ({len(crops)} crops of {crops.shape[1]}, one target), median of {args.network_runs} interleaved calls:")
+    print(f"the search graph alone ({len(crops)} crops of {crops.shape[1]}, one target), median of {args.network_runs} calls in interleaved blocks:")
     print("| runtime | ms per call |")
     print("|---|---|")
     for label, _ in calls:
