@@ -7,9 +7,11 @@ Importing this package does not import torch: the torch backend is loaded only w
 from .boxes import Box
 from .config import ModelConfig, TrackerConfig, TrackingConfig, config_path, load_config
 from .siamese_tracker import Tracker, TrackResult
+from .box_tracker import BoxTracker  # registers the box head's tracking loop
 
 __all__ = [
     "Box",
+    "BoxTracker",
     "ModelConfig",
     "TrackerConfig",
     "TrackingConfig",

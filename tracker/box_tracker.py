@@ -19,7 +19,7 @@ from . import box_geometry, geometry
 from .backends import Outputs
 from .boxes import center_size_to_xywh
 from .config import TrackerConfig
-from .siamese_tracker import SearchPlan, Tracker, TrackResult
+from .siamese_tracker import TRACKING_LOOPS, SearchPlan, Tracker, TrackResult
 
 
 class BoxTracker(Tracker):
@@ -66,3 +66,6 @@ class BoxTracker(Tracker):
         center = geometry.clamp_center(plan.centers[0] + np.array([cx, cy]), frame_width, frame_height)
         self._state = dataclasses.replace(state, center=center, size=size, lost=False, low_score_streak=streak, sweep_position=0)
         return TrackResult(center_size_to_xywh(center, size), confidence, False)
+
+
+TRACKING_LOOPS[BoxTracker.HEAD] = BoxTracker

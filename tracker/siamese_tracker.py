@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -310,11 +310,15 @@ class Tracker:
         return geometry.response_confidence(peak)
 
 
+# The tracking loop for each head family (``model.head``); a loop for a new head registers
+# itself here when its module is imported (``tracker/__init__.py`` imports them all).
+TRACKING_LOOPS: Dict[str, type] = {"correlation": Tracker}
+
+
 def tracker_class(config: TrackerConfig) -> type:
     """The tracking loop for a model's head: :class:`Tracker` (SiamFC's response map) or
     ``tracker.box_tracker.BoxTracker`` (the box head)."""
-    if config.model.head == "box":
-        from .box_tracker import BoxTracker
-
-        return BoxTracker
-    return Tracker
+    try:
+        return TRACKING_LOOPS[config.model.head]
+    except KeyError:
+        raise ValueError(f"no tracking loop for head {config.model.head!r}; loops exist for: {', '.join(sorted(TRACKING_LOOPS))}") from None
