@@ -204,8 +204,8 @@ class OpenVinoBackend:
         """N targets' features and their ``(N*S, X, X, 3)`` crops (grouped by target) -> named outputs, ``N*S`` rows each.
 
         Runs the single-target graph once per target, like the torch backend's calls of a few
-        crops on CPU: 16 targets took 395 ms this way against 700 ms as one call of 48 crops
-        (fp32; int8 210 against 279), as MobileNetV2's early activations for many crops fall
+        crops on CPU: 16 targets took 444 ms this way against 700 ms as one call of 48 crops
+        (fp32; int8 251 against 279), as MobileNetV2's early activations for many crops fall
         out of cache; and no new shape has to be compiled when targets come and go.
         """
         features = np.concatenate(list(template_features), axis=0) if len(template_features) > 1 else template_features[0]
