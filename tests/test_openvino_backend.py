@@ -155,6 +155,26 @@ def test_threads_sharing_one_backend_get_what_they_get_one_after_another(backend
     assert threaded == serial
 
 
+def test_backends_going_away_leave_signals_working(model_path):
+    # With a Core per backend, OpenVINO 2026.4 crashed the process at the next signal with a
+    # Python handler (Ctrl-C, the CLI's SIGTERM) once two backends were gone, oldest first.
+    code = (
+        "import gc, os, signal, time\n"
+        "from tracker.backends.openvino_backend import OpenVinoBackend\n"
+        f"first = OpenVinoBackend({model_path!r}, threads=1, cache_dir='')\n"
+        f"second = OpenVinoBackend({model_path!r}, threads=1, cache_dir='')\n"
+        "del first, second; gc.collect()\n"
+        "def stop(signum, frame): raise KeyboardInterrupt\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "interrupted", (done.returncode, done.stderr[-500:])
+
+
 def test_precision_is_an_explicit_choice(model_path):
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'int8'"):
         OpenVinoBackend(model_path, precision="int8")

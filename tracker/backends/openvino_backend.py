@@ -23,6 +23,7 @@ or onnxruntime (a test checks).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -77,9 +78,20 @@ def default_cache_dir() -> Optional[str]:
     return os.path.join(base, "siamtrack", "openvino")
 
 
-def cpu_has_bf16(core: Optional[ov.Core] = None) -> bool:
+@functools.lru_cache(maxsize=1)
+def shared_core() -> ov.Core:
+    """The one OpenVINO ``Core`` of the process, used by every backend.
+
+    With a Core per backend, OpenVINO 2026.4 crashes the process (SIGSEGV) at the next signal
+    that has a Python handler (Ctrl-C, the CLI's SIGTERM) once two Cores have been destroyed
+    in the order they were made; with one Core it does not. Settings that differ between
+    backends (precision, threads, cache folder) go to ``compile_model``, never to the Core."""
+    return ov.Core()
+
+
+def cpu_has_bf16() -> bool:
     """Whether OpenVINO can run bfloat16 on this CPU (AVX-512 BF16 or AMX)."""
-    return "BF16" in (core or ov.Core()).get_property(DEVICE, "OPTIMIZATION_CAPABILITIES")
+    return "BF16" in shared_core().get_property(DEVICE, "OPTIMIZATION_CAPABILITIES")
 
 
 def to_nchw(crops: np.ndarray) -> np.ndarray:
@@ -120,18 +132,17 @@ class OpenVinoBackend:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         self.template_path, self.search_path = existing_pair(path)
-        self.core = ov.Core()
-        if precision == "bf16" and not cpu_has_bf16(self.core):
+        self.core = shared_core()
+        if precision == "bf16" and not cpu_has_bf16():
             raise ValueError("precision 'bf16' asked for, but this CPU has no bfloat16 support (AVX-512 BF16 or AMX); use 'fp32'")
         self.cache_dir = _usable_cache(default_cache_dir() if cache_dir is None else cache_dir)
-        if self.cache_dir:
-            self.core.set_property({"CACHE_DIR": self.cache_dir})
         self.inference_precision = precision
         self.threads = int(threads or default_threads())
         self.properties = {
             "INFERENCE_PRECISION_HINT": _HINTS[precision],
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": self.threads,
+            **({"CACHE_DIR": self.cache_dir} if self.cache_dir else {}),
         }
         template_model = self._read(self.template_path)
         self._search_model = self._read(self.search_path)
