@@ -222,6 +222,18 @@ def test_compiled_models_are_cached_where_asked(model_path, tmp_path, monkeypatc
     assert unusable.cache_dir is None and "cannot write the compiled-model cache" in caplog.text
 
 
+def test_the_cache_keeps_the_newest_compiled_models_within_its_limit(tmp_path):
+    for age, name in enumerate(["newest", "newer", "older", "oldest"]):
+        path = tmp_path / f"{name}.blob"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 - age, 1000 - age))
+    (tmp_path / "notes.txt").write_bytes(b"x" * 1000)  # not a compiled model: never removed
+    openvino_backend.prune_cache(str(tmp_path), limit=250)
+    assert sorted(os.listdir(tmp_path)) == ["newer.blob", "newest.blob", "notes.txt"]
+    openvino_backend.prune_cache(str(tmp_path), limit=250)
+    assert len(os.listdir(tmp_path)) == 3
+
+
 def test_a_damaged_file_is_caught_before_openvino_reads_it(model_path, tmp_path):
     stem = model_path[: -len(".onnx")]
     for role in ("template", "search"):

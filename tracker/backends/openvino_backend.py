@@ -16,7 +16,7 @@ The search graph is compiled for one target and the config's number of scales (a
 shape runs faster than the dynamic one on OpenVINO's CPU plugin: 22 against 27 ms for three
 crops in f32), and several targets are scored one after another on it. Compiled models are cached on disk (``$SIAMTRACK_OPENVINO_CACHE``,
 default ``~/.cache/siamtrack/openvino``; an empty value turns the cache off) so that a
-later start-up skips most of the compilation.
+later start-up skips most of the compilation; beyond 256 MB the oldest are removed.
 
 This module imports numpy, OpenVINO and the torch-free parts of the package; never torch
 or onnxruntime (a test checks).
@@ -47,6 +47,10 @@ PRECISIONS = ("fp32", "bf16")
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
 DEVICE = "CPU"
 CACHE_ENV = "SIAMTRACK_OPENVINO_CACHE"
+# Every export is a new model to OpenVINO (a random AlexNet compiles to 9 MB): beyond this the
+# oldest compiled models in the cache folder are removed, so that the folder cannot grow
+# without bound (a test run alone writes some 300 MB).
+CACHE_LIMIT_BYTES = 256 * 2**20
 # The onnxruntime backend's variable: `auto` may pick either runtime, and a thread budget set
 # for one must hold for the other.
 THREADS_ENV = "SIAMTRACK_ORT_THREADS"
@@ -99,12 +103,32 @@ def to_nchw(crops: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
+def prune_cache(folder: str, limit: int = CACHE_LIMIT_BYTES) -> None:
+    """Remove the oldest compiled models (``*.blob``) from ``folder`` until the rest take at most ``limit`` bytes."""
+    blobs = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(".blob") and entry.is_file():
+                info = entry.stat()
+                blobs.append((info.st_mtime, info.st_size, entry.path))
+    total = sum(size for _, size, _ in blobs)
+    for _, size, path in sorted(blobs):
+        if total <= limit:
+            break
+        try:
+            os.remove(path)
+        except OSError:  # gone already (another process pruning) or not ours to remove
+            continue
+        total -= size
+
+
 def _usable_cache(folder: Optional[str]) -> Optional[str]:
     if not folder:
         return None
     try:
         os.makedirs(folder, exist_ok=True)
         if os.access(folder, os.W_OK):
+            prune_cache(folder)
             return folder
     except OSError:
         pass
