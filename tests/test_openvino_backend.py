@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("openvino")
 
 from tracker import Tracker, TrackerConfig  # noqa: E402
+from tracker import backends  # noqa: E402
 from tracker.backends import Backend, BatchBackend  # noqa: E402
 from tracker.backends import openvino_backend  # noqa: E402
 from tracker.backends.onnx_backend import OnnxBackend  # noqa: E402
@@ -200,11 +201,11 @@ def test_the_int8_pair_runs_in_int8_and_follows_onnxruntime():
 
 
 def test_threads_default_and_override(model_path, monkeypatch):
-    monkeypatch.delenv(openvino_backend.THREADS_ENV, raising=False)
+    monkeypatch.delenv(backends.THREADS_ENV, raising=False)
     assert openvino_backend.default_threads() == len(os.sched_getaffinity(0))
-    monkeypatch.setenv(openvino_backend.THREADS_ENV, "1")
+    monkeypatch.setenv(backends.THREADS_ENV, "1")
     assert OpenVinoBackend(model_path).threads == 1
-    monkeypatch.setenv(openvino_backend.THREADS_ENV, "many")
+    monkeypatch.setenv(backends.THREADS_ENV, "many")
     with pytest.raises(ValueError, match="positive integer"):
         OpenVinoBackend(model_path)
     with pytest.raises(ValueError, match="threads must be a positive integer"):

@@ -8,11 +8,14 @@ imports neither torch nor onnxruntime.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 Outputs = Dict[str, np.ndarray]
+# Intra-op threads of the ONNX runtimes (onnxruntime and OpenVINO), when set.
+THREADS_ENV = "SIAMTRACK_ORT_THREADS"
 
 
 @runtime_checkable
@@ -68,3 +71,16 @@ def describe_backend(backend) -> str:
     if runtime == "openvino":
         return f"openvino ({backend.precision} files, {backend.inference_precision} inference)"
     return f"torch ({getattr(backend, 'device', '?')}, {getattr(backend, 'precision', '?')})"
+
+
+def default_threads() -> int:
+    """``$SIAMTRACK_ORT_THREADS``, else the CPUs this process may run on (the ONNX runtimes' default)."""
+    value = os.environ.get(THREADS_ENV)
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
+        return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)

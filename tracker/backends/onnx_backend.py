@@ -29,9 +29,8 @@ from ..onnx_format import (
     existing_pair,
     read_checked,
 )
-from . import Outputs, check_even_split
+from . import Outputs, check_even_split, default_threads
 
-THREADS_ENV = "SIAMTRACK_ORT_THREADS"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -89,19 +88,6 @@ def choose_providers(providers: Optional[Sequence[str]] = None) -> List[str]:
         if reason:
             raise ValueError(f"{CUDA} asked for but cannot load ({reason}); use {CPU}")
     return providers
-
-
-def default_threads() -> int:
-    """``$SIAMTRACK_ORT_THREADS``, else the CPUs this process may run on."""
-    value = os.environ.get(THREADS_ENV)
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
-        return int(value)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def session_options(threads: Optional[int] = None) -> ort.SessionOptions:

@@ -41,7 +41,7 @@ from ..onnx_format import (
     existing_pair,
     read_checked,
 )
-from . import Outputs, check_even_split
+from . import Outputs, check_even_split, default_threads
 
 PRECISIONS = ("fp32", "bf16")
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
@@ -51,26 +51,10 @@ CACHE_ENV = "SIAMTRACK_OPENVINO_CACHE"
 # oldest compiled models in the cache folder are removed, so that the folder cannot grow
 # without bound (a test run alone writes some 300 MB).
 CACHE_LIMIT_BYTES = 256 * 2**20
-# The onnxruntime backend's variable: `auto` may pick either runtime, and a thread budget set
-# for one must hold for the other.
-THREADS_ENV = "SIAMTRACK_ORT_THREADS"
 # Compiled search graphs kept per backend (one per number of crops per target seen; the oldest goes first).
 MAX_SHAPES = 8
 
 log = logging.getLogger(__name__)
-
-
-def default_threads() -> int:
-    """``$SIAMTRACK_ORT_THREADS``, else the CPUs this process may run on (as for onnxruntime)."""
-    value = os.environ.get(THREADS_ENV)
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
-        return int(value)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def default_cache_dir() -> Optional[str]:
