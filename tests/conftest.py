@@ -1,4 +1,6 @@
 import os
+import socket
+import threading
 import warnings
 
 import cv2
@@ -37,3 +39,25 @@ def data_root(tmp_path):
     with open(root / "README.md", "w") as handle:
         handle.write("| name | frames | SPLIT |\n|---|---|---|\n" + "\n".join(rows) + "\n")
     return str(root)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never sends a byte; yields its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for connection in held:
+        connection.close()

@@ -5,10 +5,8 @@ import csv
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -257,27 +255,6 @@ def test_frames_too_large_for_the_video_writer_are_not_blamed_on_the_extension(c
                          "--out", tmp_path / "a.mp4", "--boxes", tmp_path / "b.csv")
     assert status == 1 and f"frames of {WIDTH}x{HEIGHT} are too large for the video writer" in err, err
     assert "extension" not in err and os.listdir(tmp_path) == []
-
-
-@pytest.fixture
-def silent_server():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
-    for connection in held:
-        connection.close()
 
 
 def test_stream_that_never_sends_gives_up_after_timeout(onnx_model, silent_server, tmp_path, capsys):

@@ -1,10 +1,8 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import cv2
@@ -189,28 +187,6 @@ def test_check_output_path_removes_stale_partials_when_the_run_goes_ahead(tmp_pa
 
 # ---------------------------------------------------------------------------------------
 # Streams that never send; video files that end early
-
-
-@pytest.fixture
-def silent_server():
-    """A TCP server that accepts connections and never sends a byte; yields its port."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
-    for connection in held:
-        connection.close()
 
 
 def test_stream_that_never_sends_times_out(silent_server):
