@@ -125,6 +125,38 @@ def test_reset_requires_init_again():
         tracker.update(FRAME)
 
 
+def test_state_moves_to_another_tracker_and_continues_exactly():
+    """get_state/set_state (checkpoints for tracker.cluster): a fresh tracker given the state goes on
+    as the original does, through a lost stretch (streak, sweep position) and back."""
+    phases = [bump_responses(1, 2)] * 2 + [bump_responses(logit=0.0, offset=-5.0)] * 3 + [bump_responses(0, -1)] * 3
+    current = {"respond": bump_responses()}
+
+    def tracker():
+        return make_tracker(lambda crops: current["respond"](crops), confidence="sigmoid", lost_after_frames=2)
+
+    def run(tracker, steps):
+        results = []
+        for respond in steps:
+            current["respond"] = respond
+            results.append(tracker.update(FRAME))
+        return results
+
+    whole, first, second = tracker(), tracker(), tracker()
+    for each in (whole, first):
+        current["respond"] = bump_responses()
+        each.init(FRAME, BOX)
+    expected = run(whole, phases)
+    before = run(first, phases[:4])
+    state = first.get_state()
+    assert state.lost and state.low_score_streak == 2
+    second.set_state(state)
+    assert before + run(second, phases[4:]) == expected
+    assert [result.lost for result in expected] == [False, False, False, True, True, False, False, False]
+    with pytest.raises(TypeError, match="takes the TargetState"):
+        second.set_state({"center": (1, 2)})
+    assert tracker().get_state() is None
+
+
 def test_grayscale_frames_are_tracked():
     tracker = make_tracker(bump_responses())
     tracker.init(FRAME[:, :, 0], BOX)

@@ -10,6 +10,7 @@ from .siamese_tracker import TrackResult
 
 TRACKING_COLOR = (80, 220, 60)  # BGR green
 LOST_COLOR = (40, 40, 230)  # BGR red
+GIVEN_COLOR = (255, 200, 0)  # BGR cyan: a box given on the first frame
 
 
 def _label(frame: np.ndarray, text: str, origin, color) -> None:
@@ -35,4 +36,11 @@ def draw_result(frame: np.ndarray, result: TrackResult, fps: Optional[float] = N
         _label(frame, f"{result.score:.2f}", (top_left[0], top_left[1] - 4), TRACKING_COLOR)
     if fps is not None:
         _label(frame, f"{fps:.1f} fps", (6, 6), (60, 60, 60))
+    return frame
+
+
+def draw_given_box(frame: np.ndarray, box) -> np.ndarray:
+    """Draw a box given on the first frame (0-based ``x, y, w, h``) on ``frame`` in place; returns ``frame``."""
+    x, y, w, h = box
+    cv2.rectangle(frame, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), GIVEN_COLOR, 2, cv2.LINE_AA)
     return frame

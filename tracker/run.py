@@ -159,7 +159,7 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
     """Run the tracking loop; returns (frames, update seconds per frame, wall seconds)."""
     from tqdm import tqdm
 
-    from .draw import draw_result
+    from .draw import draw_given_box, draw_result
     from .multi import MultiTracker
 
     # Every output is checked before anything is tracked: a run never fails at the end for a bad name.
@@ -193,7 +193,7 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
         if writer:
             annotated = first.copy()
             for box in args.box:
-                _draw_given_box(annotated, box)
+                draw_given_box(annotated, box)
             writer.write(annotated)
         frames = 1
         bar = tqdm(total=total, initial=1, unit="frame", disable=args.quiet, leave=False, dynamic_ncols=True)
@@ -238,13 +238,6 @@ def track(args: argparse.Namespace) -> Tuple[int, List[float], float]:
     finally:
         source.close()
     return frames, update_seconds, time.perf_counter() - started
-
-
-def _draw_given_box(frame, box) -> None:
-    import cv2
-
-    x, y, w, h = box
-    cv2.rectangle(frame, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), (255, 200, 0), 2, cv2.LINE_AA)
 
 
 def _quiet_opencv_warnings() -> None:

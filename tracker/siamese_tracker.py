@@ -57,7 +57,11 @@ class SearchPlan:
 
 
 @dataclass(frozen=True)
-class _TargetState:
+class TargetState:
+    """Everything a tracker knows of its target: what :meth:`Tracker.get_state` returns and
+    :meth:`Tracker.set_state` takes (picklable, never changed in place). ``template_features``
+    are the backend's and fit only a tracker of the same model."""
+
     center: np.ndarray  # (cx, cy)
     size: np.ndarray  # (w, h)
     initial_size: np.ndarray
@@ -96,7 +100,7 @@ class Tracker:
         self._scale_penalties = geometry.scale_penalties(tracking.scale_count, tracking.scale_penalty)
         self._upsampled_size = model.response_size * tracking.response_upsample
         self._window = geometry.hann_window(self._upsampled_size).astype(np.float32)
-        self._state: Optional[_TargetState] = None
+        self._state: Optional[TargetState] = None
 
     @classmethod
     def from_model(cls, path: str | os.PathLike, **options) -> "Tracker":
@@ -142,6 +146,19 @@ class Tracker:
         """Forget the target; ``init`` must be called again."""
         self._state = None
 
+    def get_state(self) -> Optional[TargetState]:
+        """A snapshot of the target's state (None before ``init``), e.g. to checkpoint a stream:
+        :meth:`set_state` on a tracker of the same model continues exactly from here."""
+        return self._state
+
+    def set_state(self, state: TargetState) -> None:
+        """Continue from a snapshot that :meth:`get_state` took (on this or another tracker of the same model)."""
+        if not isinstance(state, TargetState):
+            raise TypeError(f"set_state() takes the TargetState that get_state() returns, got {type(state).__name__}")
+        if state.template_features is None:
+            raise ValueError("the state has no template features; restore them before set_state()")
+        self._state = state
+
     def init(self, frame: np.ndarray, box: Sequence[float]) -> None:
         """Start tracking the object in ``box`` (0-based ``x, y, w, h`` pixels) of ``frame`` (BGR uint8).
 
@@ -160,7 +177,7 @@ class Tracker:
         template = geometry.crop_and_resize(frame, center, template_crop_size, model.exemplar_size, fill_color)
         template_features = self.backend.embed(template)
         reference_peak = self._reference_peak(frame, center, search_crop_size, template_features, fill_color)
-        self._state = _TargetState(
+        self._state = TargetState(
             center=center,
             size=size,
             initial_size=size.copy(),
