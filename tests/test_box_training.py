@@ -1,4 +1,6 @@
 """The box head's training targets and losses, against numbers worked out by hand."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -120,3 +122,30 @@ def test_the_patch_cache_keeps_every_kth_frame_and_the_target_sizes(tmp_path):
     assert patch_target_size((0, 0, w, h), 0.5, 127, 255) == pytest.approx([w * 255 / crop, h * 255 / crop])
     with pytest.raises(ValueError, match="frame_step must be >= 1"):
         PatchCache(str(tmp_path / "cache"), 0.5, 127, 255, frame_step=0)
+
+
+def test_the_patch_cache_is_memory_mapped_and_built_by_a_process_pool(tmp_path):
+    import cv2
+
+    from tracker.train.data import PatchCache, TrainingSequence
+
+    sequences = []
+    for name, shade in (("dark", 40), ("light", 200)):
+        paths = []
+        for index in range(3):
+            paths.append(str(tmp_path / f"{name}{index}.png"))
+            cv2.imwrite(paths[-1], np.full((90, 120, 3), shade, np.uint8))
+        sequences.append(TrainingSequence(name, paths, np.array([[30.0, 20.0, 30.0, 25.0]] * 3)))
+    pooled = PatchCache(str(tmp_path / "pooled"), 0.5, 127, 255)
+    pooled.build_all(sequences, workers=2, progress=False)
+    alone = PatchCache(str(tmp_path / "alone"), 0.5, 127, 255)
+    for sequence in sequences:
+        data = pooled.load(sequence)
+        # Read from disk page by page, not loaded whole: a corpus's patches outgrow memory.
+        assert isinstance(data["targets"], np.memmap) and not data["targets"].flags.writeable
+        expected = alone.load(sequence)
+        for name in ("frames", "targets", "randoms", "target_sizes", "random_sizes"):
+            np.testing.assert_array_equal(data[name], expected[name])
+    assert data["targets"].shape == (3, 351, 351, 3) and int(data["targets"][0, 175, 175, 0]) == 200
+    # A build that was killed leaves only its .partial folder, which is never read.
+    assert not [name for name in os.listdir(tmp_path / "pooled") if name.endswith(".partial")]

@@ -208,7 +208,43 @@ def test_got10k_folder_without_split_table_is_all_training_data_and_occluded_fra
     assert np.isnan(training[0].boxes[1:3]).all() and np.isfinite(training[0].boxes[3]).all()
 
 
-@pytest.mark.parametrize("name", ["train_alexnet", "train_mobilenet_v2", "ablation/logistic", "ablation/contrastive", "ablation/triplet"])
+@pytest.mark.parametrize("name", ["train_alexnet", "train_mobilenet_v2", "train_mobilenet_v2_corpus", "ablation/logistic",
+                                  "ablation/contrastive", "ablation/triplet"])
 def test_shipped_training_configs_load(name):
     config = load_train_config(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tracker", "configs", f"{name}.yaml"))
     assert config.optim.epochs >= 1 and config.loss.kind in ("logistic", "contrastive", "triplet")
+
+
+def test_precision_is_checked_and_bf16_autocast_trains(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("optim:\n  precision: fp16\n")
+    with pytest.raises(ValueError, match="optim.precision must be fp32 or bf16"):
+        load_train_config(str(path))
+    torch.manual_seed(0)
+    config = TrainConfig(tracker_config="siamfc_alexnet", pretrained=False,
+                         optim=OptimConfig(lr_start=1e-2, weight_decay=0.0, precision="bf16"))
+    model = build_training_model(config, TrackerConfig())
+    set_training_mode(model, config)
+    optimizer = make_optimizer(model, config)
+    rng = np.random.default_rng(0)
+    labels = np.stack([response_labels(17, 8, 16.0)] * 2)
+    batch = (rng.integers(0, 256, (2, 127, 127, 3), dtype=np.uint8), rng.integers(0, 256, (2, 255, 255, 3), dtype=np.uint8),
+             labels, np.stack([balanced_weights(l) for l in labels]))
+    losses = [train_step(model, optimizer, batch, config, torch.device("cpu")) for _ in range(4)]
+    # The weights stay fp32 (autocast computes in bf16); the loss still falls.
+    assert losses[-1] < losses[0] and next(model.parameters()).dtype == torch.float32
+
+
+def test_init_from_continues_a_weights_file(tmp_path):
+    from tracker.weights import save_weights
+
+    torch.manual_seed(0)
+    config = TrainConfig(tracker_config="siamfc_alexnet", pretrained=False)
+    earlier = build_training_model(config, TrackerConfig())
+    save_weights(tmp_path / "earlier.pt", earlier, TrackerConfig(), {"train_frames": 12, "train_sequences": ["a"]})
+    torch.manual_seed(1)  # a different random start: only the file can make them equal
+    continued = build_training_model(dataclasses.replace(config, init_from=str(tmp_path / "earlier.pt")), TrackerConfig())
+    for name, value in earlier.state_dict().items():
+        torch.testing.assert_close(continued.state_dict()[name], value)
+    with pytest.raises(ValueError, match="not found"):
+        build_training_model(dataclasses.replace(config, init_from=str(tmp_path / "absent.pt")), TrackerConfig())

@@ -37,6 +37,10 @@ def main(argv=None) -> int:
         train_sequences, validation_sequences = training_and_validation(root, config.data.validation_sequences)
         print(f"training on {len(train_sequences)} sequences: {', '.join(s.name for s in train_sequences)}")
         print(f"validating on {len(validation_sequences)}: {', '.join(s.name for s in validation_sequences) or 'none'}")
+        if not config.data.validation_sequences:
+            # The split table chose them: the record names them all the same.
+            names = tuple(s.name for s in validation_sequences)
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, validation_sequences=names))
         validate = validation_function(validation_sequences, config.data.validation_max_frames) if validation_sequences else None
         record = train(config, train_sequences, args.out, validate=validate, resume=args.resume)
     except (ValueError, FileNotFoundError) as error:

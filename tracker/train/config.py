@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Tuple
+from typing import Optional, Tuple
 
 import yaml
 
@@ -20,7 +20,7 @@ class DataConfig:
     validation_max_frames: int = 120
     cache_dir: str = ".cache/siamtrack-patches"
     # Cache (and train on) every k-th annotated frame: neighbouring frames of long videos add
-    # little, and the cache holds ~0.7 MB per frame in memory.
+    # little. The cache takes ~0.7 MB per frame on disk, read memory-mapped.
     frame_step: int = 1
 
 
@@ -36,6 +36,10 @@ class OptimConfig:
     weight_decay: float = 5e-4
     backbone_lr_scale: float = 0.1  # pretrained layers learn slower
     frozen_backbone_layers: int = 0  # the first N backbone.features layers stay fixed
+    # fp32, or bf16 autocast (CUDA, or a CPU with AMX: amx_bf16 in lscpu). On this project's
+    # 2-core AMX machine bf16 did not pay: a batch of 16 took 1.02x (SiamFC) and 0.88x (box
+    # head) the fp32 time (README, "Training corpus"), hence the fp32 default.
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class LossConfig:
 class TrainConfig:
     tracker_config: str = "siamfc_mobilenet_v2"  # a name in tracker/configs or a YAML path
     pretrained: bool = True  # ImageNet-initialise the backbone when a source exists
+    # Start from a weights file of the same model (a run's weights.pt) instead: continue a
+    # model on more data. Relative paths are from the current directory.
+    init_from: str = ""
     seed: int = 0
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -68,4 +75,6 @@ def load_train_config(path: str) -> TrainConfig:
         raise ValueError(f"{path}: {error}") from None
     if config.loss.kind not in ("logistic", "contrastive", "triplet", "box"):
         raise ValueError(f"{path}: loss.kind must be logistic, contrastive, triplet or box, got {config.loss.kind!r}")
+    if config.optim.precision not in ("fp32", "bf16"):
+        raise ValueError(f"{path}: optim.precision must be fp32 or bf16, got {config.optim.precision!r}")
     return config

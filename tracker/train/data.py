@@ -8,15 +8,23 @@ the search crop comes from another frame of the same track at most ``max_frame_g
 frames away. Same-frame pairs (template and search from one frame, independently
 augmented) are also drawn from random boxes of the training frames, as trackers trained
 on still images do, to show the network objects other than the few annotated targets.
+
+A sequence's cache is a folder of ``.npy`` arrays read memory-mapped: the corpus's 21,000
+frames take ~15 GB, more than a small machine's memory, and the pages a batch touches are
+what the operating system keeps.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import multiprocessing
 import os
+import shutil
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import geometry
 from ..boxes import xywh_to_center_size
@@ -25,6 +33,7 @@ from .augment import AugmentConfig, photometric, warp_patch
 from .labels import balanced_weights, box_targets, response_labels
 
 PATCH_MARGIN = 48  # extra pixels around the 255 search crop, room for shifts and stretch
+CACHE_ARRAYS = ("frames", "targets", "randoms", "target_sizes", "random_sizes")
 
 
 @dataclass(frozen=True)
@@ -89,35 +98,80 @@ class PatchCache:
         os.makedirs(cache_dir, exist_ok=True)
 
     def _path(self, sequence: TrainingSequence, max_frames: Optional[int]) -> str:
-        # "v2": patches carry their targets' sizes (for the box head's labels).
-        key = (f"v2|{sequence.name}|{len(sequence.frame_paths)}|{self.context}|{self.exemplar_size}|{self.search_size}|"
+        # "v3": a folder of .npy arrays (v2, one .npz, had to be read whole into memory);
+        # patches carry their targets' sizes (for the box head's labels).
+        key = (f"v3|{sequence.name}|{len(sequence.frame_paths)}|{self.context}|{self.exemplar_size}|{self.search_size}|"
                f"{PATCH_MARGIN}|{self.seed}|{self.frame_step}|{max_frames}")
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-        return os.path.join(self.cache_dir, f"{sequence.name}-{digest}.npz")
+        return os.path.join(self.cache_dir, f"{sequence.name}-{digest}")
+
+    def is_built(self, sequence: TrainingSequence, max_frames: Optional[int] = None) -> bool:
+        return os.path.isdir(self._path(sequence, max_frames))
+
+    def build(self, sequence: TrainingSequence, max_frames: Optional[int] = None) -> str:
+        """Build the sequence's cache unless it exists (for a process pool); returns its name."""
+        if not self.is_built(sequence, max_frames):
+            self._build(sequence, max_frames, self._path(sequence, max_frames))
+        return sequence.name
+
+    def build_all(self, sequences: Sequence[TrainingSequence], max_frames: Optional[int] = None,
+                  workers: Optional[int] = None, progress: bool = True) -> None:
+        """Build the missing caches, ``workers`` sequences at a time (default: one per CPU):
+        decoding and cropping 21,000 frames is CPU-bound and takes ~30 min on one core."""
+        missing = [s for s in sequences if not self.is_built(s, max_frames)]
+        workers = min(len(missing), workers or os.cpu_count() or 1)
+        bar = tqdm(total=len(missing), desc="patch cache", disable=not progress or not missing)
+        if workers <= 1:
+            for sequence in missing:
+                self.build(sequence, max_frames)
+                bar.update()
+        else:
+            # spawn, not fork: the parent may already run torch's and OpenCV's thread pools.
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                for _ in pool.imap_unordered(functools.partial(self.build, max_frames=max_frames), missing):
+                    bar.update()
+        bar.close()
 
     def load(self, sequence: TrainingSequence, max_frames: Optional[int] = None) -> dict:
+        """The sequence's arrays (built and written first if absent), memory-mapped read-only."""
         path = self._path(sequence, max_frames)
-        if os.path.exists(path):
-            with np.load(path) as data:
-                return {k: data[k] for k in data.files}
+        if not os.path.isdir(path):
+            self._build(sequence, max_frames, path)
+        return {name: np.load(os.path.join(path, name + ".npy"), mmap_mode="r") for name in CACHE_ARRAYS}
+
+    def _build(self, sequence: TrainingSequence, max_frames: Optional[int], path: str) -> None:
         rng = np.random.default_rng(self.seed)
         valid = valid_frames(sequence.boxes)[:: self.frame_step]
         if max_frames is not None:
             valid = valid[:max_frames]
-        targets, randoms, target_sizes, random_sizes = [], [], [], []
-        for index in valid:
+        patch_size = self.search_size + 2 * PATCH_MARGIN
+        # Written straight into memory-mapped files: a long sequence's patches need not fit in memory.
+        temporary = f"{path}.{os.getpid()}.partial"
+        shutil.rmtree(temporary, ignore_errors=True)
+        os.makedirs(temporary)
+        patches = {name: np.lib.format.open_memmap(os.path.join(temporary, name + ".npy"), mode="w+", dtype=np.uint8,
+                                                   shape=(len(valid), patch_size, patch_size, 3))
+                   for name in ("targets", "randoms")}
+        target_sizes, random_sizes = [], []
+        for position, index in enumerate(valid):
             frame = read_image(sequence.frame_paths[index])
-            targets.append(crop_patch(frame, sequence.boxes[index], self.context, self.exemplar_size, self.search_size))
+            patches["targets"][position] = crop_patch(frame, sequence.boxes[index], self.context, self.exemplar_size, self.search_size)
             target_sizes.append(patch_target_size(sequence.boxes[index], self.context, self.exemplar_size, self.search_size))
             box = random_box(frame.shape[1], frame.shape[0], rng)
-            randoms.append(crop_patch(frame, box, self.context, self.exemplar_size, self.search_size))
+            patches["randoms"][position] = crop_patch(frame, box, self.context, self.exemplar_size, self.search_size)
             random_sizes.append(patch_target_size(box, self.context, self.exemplar_size, self.search_size))
-        data = {"frames": valid.astype(np.int64), "targets": np.stack(targets), "randoms": np.stack(randoms),
-                "target_sizes": np.array(target_sizes, dtype=np.float32), "random_sizes": np.array(random_sizes, dtype=np.float32)}
-        temporary = path + ".partial.npz"
-        np.savez(temporary, **data)
-        os.replace(temporary, path)
-        return data
+        for array in patches.values():
+            array.flush()
+        del patches
+        small = {"frames": valid.astype(np.int64), "target_sizes": np.array(target_sizes, dtype=np.float32).reshape(-1, 2),
+                 "random_sizes": np.array(random_sizes, dtype=np.float32).reshape(-1, 2)}
+        for name, array in small.items():
+            np.save(os.path.join(temporary, name + ".npy"), array)
+        try:
+            os.rename(temporary, path)
+        except OSError:
+            # Another process built the same sequence first: its copy is as good as ours.
+            shutil.rmtree(temporary, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ..config import TrackerConfig, config_path, load_config
 from ..model import SiamFC, initialise_weights
-from ..weights import save_weights
+from ..weights import load_weights, read_weights_file, save_weights
 from .config import TrainConfig
 from .data import BoxPairBatcher, PairBatcher, PatchCache, TrainingSequence
 from .losses import box_head_loss, contrastive_loss, logistic_loss, triplet_loss, window_distances
@@ -29,7 +29,9 @@ def resolve_tracker_config(name_or_path: str) -> TrackerConfig:
 def build_training_model(config: TrainConfig, tracker_config: TrackerConfig) -> SiamFC:
     model = SiamFC(tracker_config.model)
     initialise_weights(model)
-    if config.pretrained:
+    if config.init_from:
+        load_weights(model, config.init_from, tracker_config.model)
+    elif config.pretrained:
         initialise_from_imagenet(model, tracker_config.model.backbone)
     return model
 
@@ -97,7 +99,8 @@ def compute_loss(model: SiamFC, batch, config: TrainConfig, device: torch.device
 
 def train_step(model: SiamFC, optimizer: torch.optim.Optimizer, batch, config: TrainConfig, device: torch.device) -> float:
     optimizer.zero_grad(set_to_none=True)
-    loss = compute_loss(model, batch, config, device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.optim.precision == "bf16"):
+        loss = compute_loss(model, batch, config, device).float()
     if not torch.isfinite(loss):
         raise FloatingPointError(f"training loss became {loss.item()}; lower optim.lr_start")
     loss.backward()
@@ -146,7 +149,8 @@ def train(
                          "the box head trains with loss.kind: box, SiamFC's with logistic, contrastive or triplet")
     cache = PatchCache(config.data.cache_dir, tracker_config.tracking.context, model_config.exemplar_size,
                        model_config.search_size, seed=config.seed, frame_step=config.data.frame_step)
-    cached = [cache.load(s, max_frames_per_sequence) for s in tqdm(train_sequences, desc="patch cache", disable=not progress)]
+    cache.build_all(train_sequences, max_frames_per_sequence, progress=progress)
+    cached = [cache.load(s, max_frames_per_sequence) for s in train_sequences]
     cached = [c for c in cached if len(c["frames"])]
     batcher_class = BoxPairBatcher if model_config.head == "box" else PairBatcher
     batcher = batcher_class(cached, model_config.exemplar_size, model_config.search_size, model_config.response_size,
@@ -160,6 +164,10 @@ def train(
         "pretrained": config.pretrained,
         "epochs": [],
     }
+    if config.init_from:
+        earlier = read_weights_file(config.init_from).get("record", {})
+        record["initialised_from"] = {"path": os.path.basename(config.init_from), "train_frames": earlier.get("train_frames"),
+                                      "train_sequences": earlier.get("train_sequences")}
     start_epoch = 0
     checkpoint_path = os.path.join(out_dir, CHECKPOINT_NAME)
     if resume and os.path.exists(checkpoint_path):

@@ -88,4 +88,4 @@ def box_head_loss(outputs: dict, targets: dict, box_weight: float = 3.0) -> Tupl
     quality_per_cell = F.binary_cross_entropy_with_logits(outputs["quality"][:, 0], targets["centerness"], reduction="none")
     quality = (quality_per_cell * inside).sum() / inside.sum().clamp_min(1.0)
     total = cls + box_weight * box + quality
-    return total, {"cls": float(cls), "box": float(box), "quality": float(quality)}
+    return total, {"cls": cls.item(), "box": box.item(), "quality": quality.item()}
