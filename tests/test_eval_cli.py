@@ -112,3 +112,20 @@ def test_existing_outputs_are_replaced_only_with_force_and_checked_before_the_ru
     assert main(["--data", data_root, "--trackers", "mil", "--out", str(out), "--quiet", "--force"]) == 0
     assert all((out / name).stat().st_ino != inodes[name] for name in before)  # new files moved into place
     assert not [name for name in os.listdir(out) if "partial" in name]
+
+
+def test_several_models_run_side_by_side_under_their_names(data_root, tmp_path, capsys):
+    from tracker.shipped import default_model
+
+    int8, fp32 = str(default_model(int8=True)), str(default_model(int8=False))
+    out = str(tmp_path / "models")
+    assert main(["--data", data_root, "--trackers", "", "--model", f"int8={int8}", "--model", f"fp32={fp32}",
+                 "--sequences", "alpha", "--max-frames", "6", "--runtime", "onnxruntime", "--out", out, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "int8 (siamfc_mobilenet_v2.int8, ONNX)" in printed and "fp32 (siamfc_mobilenet_v2, ONNX)" in printed
+    with open(os.path.join(out, "table.csv"), newline="") as handle:
+        assert sorted({row["tracker"] for row in csv.DictReader(handle)}) == ["fp32", "int8"]
+    for bad, message in ((["--model", "nothing"], "--model takes NAME=PATH"), (["--model", f"mil={int8}"], "must be letters"),
+                         (["--model", f"a={int8}", "--model", f"a={fp32}"], "used twice")):
+        assert main(["--data", data_root, "--trackers", "mil", *bad, "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+        assert message in capsys.readouterr().err

@@ -33,7 +33,7 @@ import time
 from ..datasets import default_data_root, load_dataset
 from ..video import Terminated, check_output_path, sigterm_as_interrupt
 from .report import EVALUATION_FILES, SPEED_FILES
-from .trackers import TRACKER_NAMES, available_specs, default_peers_root, parse_tracker_names
+from .trackers import TRACKER_NAMES, available_specs, default_peers_root, model_spec, parse_tracker_names
 
 
 def _load_average() -> str:
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="siamfc ONNX models: auto (OpenVINO on CPU when installed, else onnxruntime), onnxruntime or "
                              "openvino; torch for .pt weights (default: auto)")
     parser.add_argument("--weights", default=None, help="siamfc weights file (.pt), or an exported ONNX model (X.onnx, X.int8.onnx: run on onnxruntime), run with the config it carries unless --config is given (default: weights/siamfc_mobilenet_v2.pt when present, else random weights)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                        help="also run this project's tracker on model file PATH as tracker NAME (repeat to compare models in one run)")
     parser.add_argument("--config", default=None, help="siamfc tracker YAML (default: the weights file's own, else tracker/configs/siamfc_alexnet.yaml)")
     parser.add_argument("--peers", default=None, help="folder with nanotrack-v2/ and vittrack/ models (default: $SIAMTRACK_PEERS, else ../shared/peers)")
     parser.add_argument("--speed", action="store_true", help="speed benchmark instead of accuracy: fps of every tracker on the same frames")
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.out, SPEED_FILES if args.speed else EVALUATION_FILES, args.force)
     started = time.perf_counter()
     data = args.data or default_data_root()
-    names = parse_tracker_names(args.trackers)
+    # --trackers '' with --model: only the named models.
+    names = parse_tracker_names(args.trackers) if args.trackers.strip() or not args.model else []
     sequence_names = [n.strip() for n in args.sequences.split(",") if n.strip()] if args.sequences else None
     sequences = load_dataset(data, split=args.split, names=sequence_names)
     if not sequences:
@@ -110,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
     _quiet_opencv()
     specs = available_specs(names, device=args.device, precision=args.precision, weights=args.weights, config=args.config,
                             peers=args.peers or default_peers_root(), runtime=args.runtime)
+    for entry in args.model:
+        spec = model_spec(entry, device=args.device, precision=args.precision, runtime=args.runtime)
+        if spec.name in specs:
+            raise ValueError(f"--model name {spec.name!r} is used twice")
+        specs[spec.name] = spec
     if not specs:
         raise ValueError("none of the requested trackers can run here (see the messages above)")
     labels = {name: spec.label for name, spec in specs.items()}

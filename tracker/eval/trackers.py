@@ -11,6 +11,7 @@ present, otherwise a random AlexNet, seeded; or any weights file / config given)
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -213,6 +214,21 @@ def make_tracker_spec(
             )
         return TrackerSpec(name, f"{name.upper()} (OpenCV)", f"{name}|{opencv}", lambda: OpenCVTracker(factory))
     raise ValueError(f"unknown tracker {name!r}; valid names: {', '.join(TRACKER_NAMES)}")
+
+
+def model_spec(entry: str, device: Optional[str] = None, precision: Optional[str] = None,
+               runtime: Optional[str] = None) -> TrackerSpec:
+    """``"NAME=PATH"``: this project's tracker on the model file PATH, as a tracker named NAME
+    (so that several of our models run side by side in one table)."""
+    name, separator, path = entry.partition("=")
+    name, path = name.strip(), path.strip()
+    if not separator or not name or not path:
+        raise ValueError(f"--model takes NAME=PATH (a name for the table and a model file), got {entry!r}")
+    if name in TRACKER_NAMES or not name.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"--model name {name!r} must be letters, digits, - or _, and not one of {', '.join(TRACKER_NAMES)}")
+    spec = _siamfc_spec(device, precision, path, None, runtime)
+    return dataclasses.replace(spec, name=name, label=f"{name} ({spec.label.partition('(')[2].rstrip(')')})",
+                               fingerprint=spec.fingerprint.replace("siamfc|", name + "|", 1))
 
 
 def parse_tracker_names(text: str) -> list:
