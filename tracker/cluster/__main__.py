@@ -79,7 +79,8 @@ class _Progress:
         bar.update(event.frames - bar.n)
 
     def close(self) -> None:
-        for bar in [*self.bars.values(), self.total_bar]:
+        # The lowest bar first: closing the top one first leaves the cursor mid-screen.
+        for bar in [self.total_bar, *reversed(list(self.bars.values()))]:
             if bar is not None:
                 bar.close()
 
@@ -133,8 +134,14 @@ def main(argv=None) -> int:
     progress = _Progress(len(spec.streams), disable=args.quiet)
     report: Optional[ClusterReport] = None
     try:
-        with sigterm_as_interrupt():
-            report = run_streams(spec, force=args.force, address=args.address, num_cpus=args.num_cpus, on_chunk=progress)
+        try:
+            with sigterm_as_interrupt():
+                report = run_streams(spec, force=args.force, address=args.address, num_cpus=args.num_cpus,
+                                     on_chunk=progress)
+        finally:  # the bars go before anything is said
+            progress.close()
+            logger.removeHandler(handler)
+            logger.propagate = propagate
     except Terminated:
         print("error: terminated (SIGTERM); outputs of unfinished file streams discarded", file=sys.stderr)
         return 143
@@ -145,10 +152,6 @@ def main(argv=None) -> int:
         text = str(error)
         print(f"error: {text.splitlines()[0] if text else type(error).__name__}", file=sys.stderr)
         return 1
-    finally:
-        progress.close()
-        logger.removeHandler(handler)
-        logger.propagate = propagate
     print_report(report)
     return 0 if report.ok else 1
 
