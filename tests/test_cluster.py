@@ -191,6 +191,49 @@ def test_stream_group_resumes_from_a_checkpoint_exactly(clips):
     assert resumed == rows
 
 
+class ScriptedSource:
+    """Stands in for FrameSource: frames from a list, counting what was read."""
+
+    frames = {}
+
+    def __init__(self, source, timeout=None):
+        self.pending = list(self.frames[source])
+        self.read_count = 0
+        self.note, self.fps, self.frame_count = None, 25.0, None
+
+    def read(self):
+        self.read_count += 1
+        return self.pending.pop(0) if self.pending else None
+
+    def close(self):
+        pass
+
+
+def test_stream_group_live_resume_and_a_failing_stream(clips, monkeypatch):
+    """A camera or URL resumes with its next frame, numbered after the checkpoint's (nothing to
+    skip); a stream whose box is outside its first frame fails alone, its neighbour goes on."""
+    from tracker.cluster import worker
+
+    frames, truth = moving_texture_clip(frame_count=8, width=320, height=240, target_size=(40, 40), step=4.0, seed=0)
+    ScriptedSource.frames = {"rtsp://camera/a": frames, "rtsp://camera/b": frames[4:], "rtsp://camera/bad": frames}
+    monkeypatch.setattr(worker, "FrameSource", ScriptedSource)
+    live = StreamSpec("cam", "rtsp://camera/a", (truth[0],))
+    bad = StreamSpec("bad", "rtsp://camera/bad", ((1000.0, 1000.0, 20.0, 20.0),))
+    group = StreamGroup(str(default_model()), threads=1)
+    group.assign([live, bad], [None, None])
+    chunk = group.step(4)
+    cam, failed = chunk.streams
+    assert failed.finished and failed.error.startswith("frame 0: ") and "outside" in failed.error and not failed.rows
+    assert [row.frame for row in cam.rows] == [0, 1, 2, 3] and not cam.finished
+    state = dataclasses.replace(cam.states[0], template_features=cam.templates[0])
+    # The camera went on sending while the actor was down: the restarted one reads frames[4:] as they come.
+    resumed = StreamGroup(str(default_model()), threads=1)
+    resumed.assign([dataclasses.replace(live, source="rtsp://camera/b")], [StreamCheckpoint(4, (state,))])
+    rest = resumed.step(10).streams[0]
+    assert [row.frame for row in rest.rows] == [4, 5, 6, 7] and rest.finished and rest.error is None
+    assert resumed._streams[0].source.read_count == 5  # four frames and the end: none dropped
+
+
 # --- runs on Ray --------------------------------------------------------------------------
 
 def test_rows_equal_tracker_run(ray_instance, clips, reference, tmp_path):
