@@ -160,10 +160,14 @@ class _StreamRun:
             self.discard()
             return
         published = []
-        for writer in (self.video, self.boxes):
-            if writer is not None:
-                writer.close()
-                published.append(writer.path)
+        try:
+            for writer in (self.video, self.boxes):
+                if writer is not None:
+                    writer.close()
+                    published.append(writer.path)
+        except OSError as error:  # e.g. the file appeared meanwhile (never replaced without force)
+            self.error = str(error).splitlines()[0]
+            self.discard()
         self.published = tuple(published)
 
     def discard(self) -> None:
@@ -337,9 +341,13 @@ class _Driver:
             run = self.runs[stream_chunk.name]
             if run.finished:
                 continue
-            run.take(stream_chunk)
-            if stream_chunk.finished:
-                run.finish(error=stream_chunk.error, note=stream_chunk.note)
+            try:
+                run.take(stream_chunk)
+            except (ValueError, OSError) as error:  # its video cannot be written, say: this stream fails alone
+                run.finish(error=str(error).splitlines()[0])
+            else:
+                if stream_chunk.finished:
+                    run.finish(error=stream_chunk.error, note=stream_chunk.note)
             events.append(ChunkEvent(run.spec.name, stream_chunk.rows, run.frames, run.frame_count, run.finished,
                                      index, self.names[index], chunk.pid))
         self._step(index)  # before the callback: the actor works while the caller looks at the rows
