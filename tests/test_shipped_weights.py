@@ -25,8 +25,9 @@ def test_shipped_yaml_is_the_config_inside_the_weights():
     assert from_dict(TrackerConfig, written) == from_dict(TrackerConfig, carried)
 
 
-def test_shipped_record_names_no_eval_sequence():
+def test_shipped_record_names_no_eval_or_reserved_sequence():
     from tracker.datasets import read_splits
+    from tracker.datasets.manifest import forbidden_name_reason, load_manifest
 
     if not os.path.isdir(REAL_DATA):
         pytest.skip("../shared/data is not present")
@@ -34,12 +35,19 @@ def test_shipped_record_names_no_eval_sequence():
     splits = read_splits(REAL_DATA)
     seen = list(record["train_sequences"]) + list(record["validation_sequences"])
     assert seen, "the record must say what the weights saw"
-    assert all(splits[name] == "train" for name in seen), {name: splits[name] for name in seen}
+    assert not [name for name in seen if splits.get(name) == "eval"]
+    reserved = load_manifest().reserved
+    assert not {name: forbidden_name_reason(name, reserved) for name in seen if forbidden_name_reason(name, reserved)}
+    # Sequences from outside ../shared/data come from the ingested corpus, whose manifest
+    # entries (source repo@commit, frames, box sha256) the record carries.
+    corpus = {entry["name"]: entry for entry in record.get("corpus", {}).get("sequences", [])}
+    assert not [name for name in seen if name not in splits and name not in corpus]
+    assert all("@" in entry["source"] and len(entry["boxes_sha256"]) == 64 for entry in corpus.values())
 
 
 @pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="../shared/data is not present")
 def test_shipped_weights_track_a_held_out_train_sequence():
-    # Crossing is a train-split sequence the shipped weights were validated on, never trained on.
+    # Crossing, a train-split sequence: the weights must track what they learnt from.
     from tracker.datasets import load_dataset
     from tracker.eval.metrics import otb_metrics
     from tracker.eval.runner import run_sequence

@@ -248,3 +248,19 @@ def test_init_from_continues_a_weights_file(tmp_path):
         torch.testing.assert_close(continued.state_dict()[name], value)
     with pytest.raises(ValueError, match="not found"):
         build_training_model(dataclasses.replace(config, init_from=str(tmp_path / "absent.pt")), TrackerConfig())
+
+
+def test_the_record_copies_the_corpus_manifest_of_the_sequences_read(tmp_path):
+    import json
+
+    from tracker.train.__main__ import corpus_record
+    from tracker.train.data import TrainingSequence
+
+    assert corpus_record(str(tmp_path), [], []) == {}  # not a corpus: nothing to copy
+    entries = [{"name": name, "source": f"owner/repo@{'0' * 40}", "frames": 3, "boxes_sha256": "ab" * 32}
+               for name in ("kept", "validated", "unused")]
+    (tmp_path / "corpus.json").write_text(json.dumps({"written_by": "python -m tracker.datasets.ingest",
+                                                      "manifest_sha256": "cd" * 32, "sequences": entries}))
+    sequence = lambda name: TrainingSequence(name, [], np.zeros((0, 4)))
+    record = corpus_record(str(tmp_path), [sequence("kept")], [sequence("validated")])["corpus"]
+    assert record["manifest_sha256"] == "cd" * 32 and [e["name"] for e in record["sequences"]] == ["kept", "validated"]

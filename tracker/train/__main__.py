@@ -17,6 +17,19 @@ import sys
 from .config import load_train_config
 
 
+def corpus_record(root: str, train_sequences, validation_sequences) -> dict:
+    """``{"corpus": ...}``: the manifest entries (source repo@commit, frames, box sha256) of
+    the sequences read, when ``root`` is a corpus written by ``tracker.datasets.ingest``."""
+    from ..datasets.corpus import read_corpus
+
+    corpus = read_corpus(root)
+    if corpus is None:
+        return {}
+    used = {s.name for s in train_sequences} | {s.name for s in validation_sequences}
+    return {"corpus": {"manifest_sha256": corpus.get("manifest_sha256"), "written_by": corpus.get("written_by"),
+                       "sequences": [entry for entry in corpus["sequences"] if entry.get("name") in used]}}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="training YAML (see tracker/configs/train_*.yaml)")
@@ -42,7 +55,8 @@ def main(argv=None) -> int:
             names = tuple(s.name for s in validation_sequences)
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, validation_sequences=names))
         validate = validation_function(validation_sequences, config.data.validation_max_frames) if validation_sequences else None
-        record = train(config, train_sequences, args.out, validate=validate, resume=args.resume)
+        record = train(config, train_sequences, args.out, validate=validate, resume=args.resume,
+                       data_record=corpus_record(root, train_sequences, validation_sequences))
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

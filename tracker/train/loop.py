@@ -130,9 +130,11 @@ def train(
     resume: bool = False,
     progress: bool = True,
     max_frames_per_sequence: Optional[int] = None,
+    data_record: Optional[dict] = None,
 ) -> dict:
     """Train on ``train_sequences``; write ``checkpoint.pt`` each epoch and ``weights.pt``
-    (the best validation AUC, or the last epoch without validation). Returns the record."""
+    (the best validation AUC, or the last epoch without validation). Returns the record;
+    ``data_record`` (e.g. the corpus manifest) is copied into it."""
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -164,6 +166,7 @@ def train(
         "pretrained": config.pretrained,
         "epochs": [],
     }
+    record.update(data_record or {})
     if config.init_from:
         earlier = read_weights_file(config.init_from).get("record", {})
         record["initialised_from"] = {"path": os.path.basename(config.init_from), "train_frames": earlier.get("train_frames"),
