@@ -117,6 +117,8 @@ def test_existing_outputs_are_replaced_only_with_force_and_checked_before_the_ru
 def test_several_models_run_side_by_side_under_their_names(data_root, tmp_path, capsys):
     from tracker.shipped import default_model
 
+    from tracker.shipped import shipped_weights
+
     int8, fp32 = str(default_model(int8=True)), str(default_model(int8=False))
     out = str(tmp_path / "models")
     assert main(["--data", data_root, "--trackers", "", "--model", f"int8={int8}", "--model", f"fp32={fp32}",
@@ -125,6 +127,10 @@ def test_several_models_run_side_by_side_under_their_names(data_root, tmp_path, 
     assert "int8 (siamfc_mobilenet_v2.int8, ONNX)" in printed and "fp32 (siamfc_mobilenet_v2, ONNX)" in printed
     with open(os.path.join(out, "table.csv"), newline="") as handle:
         assert sorted({row["tracker"] for row in csv.DictReader(handle)}) == ["fp32", "int8"]
+    # --runtime onnxruntime runs the ONNX models; a .pt beside them runs on torch.
+    assert main(["--data", data_root, "--trackers", "", "--model", f"int8={int8}", "--model", f"torch={shipped_weights()}",
+                 "--sequences", "alpha", "--max-frames", "3", "--runtime", "onnxruntime", "--device", "cpu",
+                 "--out", str(tmp_path / "mixed"), "--quiet"]) == 0
     for bad, message in ((["--model", "nothing"], "--model takes NAME=PATH"), (["--model", f"mil={int8}"], "must be letters"),
                          (["--model", f"a={int8}", "--model", f"a={fp32}"], "used twice")):
         assert main(["--data", data_root, "--trackers", "mil", *bad, "--out", str(tmp_path / "bad"), "--quiet"]) == 2

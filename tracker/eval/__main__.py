@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "openvino; torch for .pt weights (default: auto)")
     parser.add_argument("--weights", default=None, help="siamfc weights file (.pt), or an exported ONNX model (X.onnx, X.int8.onnx: run on onnxruntime), run with the config it carries unless --config is given (default: weights/siamfc_mobilenet_v2.pt when present, else random weights)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
-                        help="also run this project's tracker on model file PATH as tracker NAME (repeat to compare models in one run)")
+                        help="also run this project's tracker on model file PATH as tracker NAME (repeat to compare models in one run; "
+                             "--runtime applies to the ONNX ones, --device to the .pt ones)")
     parser.add_argument("--config", default=None, help="siamfc tracker YAML (default: the weights file's own, else tracker/configs/siamfc_alexnet.yaml)")
     parser.add_argument("--peers", default=None, help="folder with nanotrack-v2/ and vittrack/ models (default: $SIAMTRACK_PEERS, else ../shared/peers)")
     parser.add_argument("--speed", action="store_true", help="speed benchmark instead of accuracy: fps of every tracker on the same frames")

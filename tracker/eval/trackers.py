@@ -226,6 +226,14 @@ def model_spec(entry: str, device: Optional[str] = None, precision: Optional[str
         raise ValueError(f"--model takes NAME=PATH (a name for the table and a model file), got {entry!r}")
     if name in TRACKER_NAMES or not name.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"--model name {name!r} must be letters, digits, - or _, and not one of {', '.join(TRACKER_NAMES)}")
+    from ..loader import model_kind
+
+    # --runtime picks what runs the ONNX models and --device places the .pt ones, each
+    # beside the other kind.
+    if model_kind(path).name in ("torch", "config"):
+        runtime = None
+    else:
+        device = None
     spec = _siamfc_spec(device, precision, path, None, runtime)
     return dataclasses.replace(spec, name=name, label=f"{name} ({spec.label.partition('(')[2].rstrip(')')})",
                                fingerprint=spec.fingerprint.replace("siamfc|", name + "|", 1))
