@@ -51,19 +51,23 @@ def curve_points(record: dict) -> Tuple[List[int], List[float], List[float]]:
 
 
 def plot_runs(runs: List[Tuple[str, dict]], out: str) -> str:
-    figure, (loss_axis, auc_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (loss_axis, auc_axis) = plt.subplots(1, 2, figsize=(12, 5))
     for label, record in runs:
         epochs, loss, auc = curve_points(record)
-        frames = record.get("train_frames")
-        name = f"{label} ({frames:,} frames)" if frames else label
+        frames, validation = record.get("train_frames"), record.get("validation_sequences") or []
+        # The validation sequences go in the legend: AUCs on different ones do not compare.
+        parts = ([f"{frames:,} frames"] if frames else []) + ([f"val: {', '.join(validation)}"] if validation else [])
+        name = f"{label} ({'; '.join(parts)})" if parts else label
         loss_axis.plot(epochs, loss, marker="o", label=name)
         auc_axis.plot(epochs, auc, marker="o", label=name)
     loss_axis.set(title="Training loss (relative to epoch 1)", xlabel="epoch", ylabel="loss / loss of epoch 1")
     auc_axis.set(title="Validation AUC (held-out sequences)", xlabel="epoch", ylabel="OTB success AUC")
     for axis in (loss_axis, auc_axis):
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    figure.tight_layout()
+    # One legend under both plots: inside either it would hide the curves.
+    handles, labels = auc_axis.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(2, len(handles)), fontsize=8)
+    figure.tight_layout(rect=(0, 0.06 * ((len(handles) + 1) // 2) + 0.02, 1, 1))
     temporary = out + ".partial.png"
     figure.savefig(temporary, dpi=110)
     plt.close(figure)
