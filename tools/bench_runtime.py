@@ -155,19 +155,21 @@ def largest_difference(reference, candidate, pairs) -> Tuple[float, float]:
     """Largest |response difference| between two backends over ``(template, crops)`` pairs, and the largest reference peak."""
     worst, peak = 0.0, 0.0
     for template, crops in pairs:
-        want = reference.score(reference.embed(template), crops)["response"]
-        have = candidate.score(candidate.embed(template), crops)["response"]
-        worst, peak = max(worst, float(np.abs(want - have).max())), max(peak, float(np.abs(want).max()))
+        wanted = reference.score(reference.embed(template), crops)
+        had = candidate.score(candidate.embed(template), crops)
+        for name in wanted.keys() & had.keys():  # every output both return, by name
+            want, have = wanted[name], had[name]
+            worst, peak = max(worst, float(np.abs(want - have).max())), max(peak, float(np.abs(want).max()))
     return worst, peak
 
 
 def parity(torch_backend, onnx_backend, config, data_dir: str, name: str) -> Tuple[float, float, int]:
     """Largest and mean per-frame box difference (px, any coordinate) between the two trackers, frames."""
     from tracker.datasets import load_sequence
-    from tracker.siamese_tracker import Tracker
+    from tracker.siamese_tracker import tracker_class
 
     sequence = load_sequence(os.path.join(data_dir, name))
-    trackers = [Tracker(torch_backend, config), Tracker(onnx_backend, config)]
+    trackers = [tracker_class(config)(torch_backend, config), tracker_class(config)(onnx_backend, config)]
     frames = sequence.read_frames()
     for tracker in trackers:
         tracker.init(frames[0], sequence.init_box)
@@ -182,7 +184,7 @@ def eval_auc(backends: List[Tuple[str, object]], config, data_dir: str) -> List[
     from tracker.datasets import load_dataset
     from tracker.eval.metrics import otb_metrics
     from tracker.eval.runner import run_sequence
-    from tracker.siamese_tracker import Tracker
+    from tracker.siamese_tracker import tracker_class
 
     results = []
     sequences = load_dataset(data_dir, split="eval")
@@ -190,7 +192,7 @@ def eval_auc(backends: List[Tuple[str, object]], config, data_dir: str) -> List[
         frames = sequence.read_frames()
         row = {}
         for label, backend in backends:
-            boxes, _ = run_sequence(Tracker(backend, config), frames, sequence.init_box)
+            boxes, _ = run_sequence(tracker_class(config)(backend, config), frames, sequence.init_box)
             row[label] = otb_metrics(boxes, sequence.boxes)["auc"]
         results.append((sequence.name, row))
     return results
@@ -217,7 +219,7 @@ def main(argv=None) -> None:
     except ModuleNotFoundError as error:
         raise SystemExit(f"error: the benchmark exports and compares ONNX models and needs {error.name}: "
                          "pip install -c constraints.txt -e \".[export]\"") from None
-    from tracker.siamese_tracker import Tracker
+    from tracker.siamese_tracker import tracker_class
 
     openvino = None
     if not args.no_openvino and importlib.util.find_spec("openvino") is not None:
@@ -290,13 +292,16 @@ def main(argv=None) -> None:
     # The onnxruntime row of the same pair, which each OpenVINO row is compared with.
     same_pair = {label: "ORT int8" if " int8" in label else "ORT fp32" for label, _ in onnx_backends}
 
+    # The tracking loop of the model's head (SiamFC's pyramid, or the box head's single crop).
+    loop = tracker_class(config)
+    ours = "box head" if config.model.head == "box" else "SiamFC"
     rows: List[Tuple[str, Callable[[], object]]] = [
-        ("SiamFC torch fp32", lambda: Tracker(torch_fp32, config)),
+        (f"{ours} torch fp32", lambda: loop(torch_fp32, config)),
     ]
     if not args.no_bf16:
         torch_bf16 = TorchBackend(model, device="cpu", precision="bf16")
-        rows.append(("SiamFC torch bf16", lambda: Tracker(torch_bf16, config)))
-    rows += [(f"SiamFC {label}", (lambda backend=backend: Tracker(backend, config))) for label, backend in onnx_backends]
+        rows.append((f"{ours} torch bf16", lambda: loop(torch_bf16, config)))
+    rows += [(f"{ours} {label}", (lambda backend=backend: loop(backend, config))) for label, backend in onnx_backends]
     missing = []
     for name in args.peers:
         try:
@@ -364,7 +369,9 @@ def main(argv=None) -> None:
 
     print()
     print(agreement(backend_of["ORT fp32"], backend_of["ORT int8"], held_out).line() + " (held-out train-split crops)")
-    comparisons = [("OpenCV DNN fp32", "ORT fp32", dnn)] + [(label, same_pair[label], backend)
+    # OpenCV DNN's wrapper returns one map, named as SiamFC's response: nothing to compare for other heads.
+    comparisons = [("OpenCV DNN fp32", "ORT fp32", dnn)] if config.model.head == "correlation" else []
+    comparisons += [(label, same_pair[label], backend)
                                                            for label, backend in onnx_backends if label.startswith("OpenVINO")]
     for label, against, backend in comparisons:
         worst, peak = largest_difference(backend_of[against], backend, held_out)
