@@ -100,6 +100,14 @@ def test_learning_rate_decays_exponentially():
     assert learning_rate(1.0, config) == pytest.approx(1e-4)
 
 
+def fixed_batch():
+    """Two random template/search pairs with centred SiamFC labels (AlexNet: 17x17, stride 8)."""
+    rng = np.random.default_rng(0)
+    labels = np.stack([response_labels(17, 8, 16.0)] * 2)
+    return (rng.integers(0, 256, (2, 127, 127, 3), dtype=np.uint8), rng.integers(0, 256, (2, 255, 255, 3), dtype=np.uint8),
+            labels, np.stack([balanced_weights(l) for l in labels]))
+
+
 def test_training_step_reduces_loss_on_fixed_batch():
     torch.manual_seed(0)
     config = TrainConfig(tracker_config="siamfc_alexnet", pretrained=False,
@@ -108,11 +116,7 @@ def test_training_step_reduces_loss_on_fixed_batch():
     model = build_training_model(config, tracker_config)
     set_training_mode(model, config)
     optimizer = make_optimizer(model, config)
-    rng = np.random.default_rng(0)
-    labels = np.stack([response_labels(17, 8, 16.0)] * 2)
-    batch = (rng.integers(0, 256, (2, 127, 127, 3), dtype=np.uint8), rng.integers(0, 256, (2, 255, 255, 3), dtype=np.uint8),
-             labels, np.stack([balanced_weights(l) for l in labels]))
-    losses = [train_step(model, optimizer, batch, config, torch.device("cpu")) for _ in range(4)]
+    losses = [train_step(model, optimizer, fixed_batch(), config, torch.device("cpu")) for _ in range(4)]
     assert losses[-1] < losses[0], losses
 
 
@@ -226,11 +230,7 @@ def test_precision_is_checked_and_bf16_autocast_trains(tmp_path):
     model = build_training_model(config, TrackerConfig())
     set_training_mode(model, config)
     optimizer = make_optimizer(model, config)
-    rng = np.random.default_rng(0)
-    labels = np.stack([response_labels(17, 8, 16.0)] * 2)
-    batch = (rng.integers(0, 256, (2, 127, 127, 3), dtype=np.uint8), rng.integers(0, 256, (2, 255, 255, 3), dtype=np.uint8),
-             labels, np.stack([balanced_weights(l) for l in labels]))
-    losses = [train_step(model, optimizer, batch, config, torch.device("cpu")) for _ in range(4)]
+    losses = [train_step(model, optimizer, fixed_batch(), config, torch.device("cpu")) for _ in range(4)]
     # The weights stay fp32 (autocast computes in bf16); the loss still falls.
     assert losses[-1] < losses[0] and next(model.parameters()).dtype == torch.float32
 
