@@ -117,7 +117,7 @@ class PatchCache:
     def build_all(self, sequences: Sequence[TrainingSequence], max_frames: Optional[int] = None,
                   workers: Optional[int] = None, progress: bool = True) -> None:
         """Build the missing caches, ``workers`` sequences at a time (default: one per CPU):
-        decoding and cropping 21,000 frames is CPU-bound and takes ~30 min on one core."""
+        decoding and cropping is CPU-bound (the corpus's 21,000 frames: 5 min 51 s on 2 cores)."""
         missing = [s for s in sequences if not self.is_built(s, max_frames)]
         workers = min(len(missing), workers or os.cpu_count() or 1)
         bar = tqdm(total=len(missing), desc="patch cache", disable=not progress or not missing)
@@ -134,9 +134,8 @@ class PatchCache:
 
     def load(self, sequence: TrainingSequence, max_frames: Optional[int] = None) -> dict:
         """The sequence's arrays (built and written first if absent), memory-mapped read-only."""
+        self.build(sequence, max_frames)
         path = self._path(sequence, max_frames)
-        if not os.path.isdir(path):
-            self._build(sequence, max_frames, path)
         return {name: np.load(os.path.join(path, name + ".npy"), mmap_mode="r") for name in CACHE_ARRAYS}
 
     def _build(self, sequence: TrainingSequence, max_frames: Optional[int], path: str) -> None:
