@@ -154,6 +154,16 @@ def test_placement_balances_targets_and_keeps_spec_order():
     assert [sum(len(s.boxes) for s in group) for group in groups] == [4, 4]
 
 
+def drain(group, ticks, rows):
+    """Step ``group`` ``ticks`` at a time until all its streams finish, adding their rows to ``rows``."""
+    while True:
+        chunk = group.step(ticks)
+        for stream in chunk.streams:
+            rows[stream.name].extend(stream.rows)
+        if all(stream.finished for stream in chunk.streams):
+            return rows
+
+
 # --- the actor's work, in this process ----------------------------------------------------
 
 def test_stream_group_resumes_from_a_checkpoint_exactly(clips):
@@ -162,13 +172,7 @@ def test_stream_group_resumes_from_a_checkpoint_exactly(clips):
     specs = [StreamSpec(name, source, tuple(boxes)) for name, (source, boxes) in clips.items()]
     whole = StreamGroup(str(default_model()), threads=1)
     whole.assign(specs, [None] * len(specs))
-    rows = {spec.name: [] for spec in specs}
-    while True:
-        chunk = whole.step(5)
-        for stream in chunk.streams:
-            rows[stream.name].extend(stream.rows)
-        if all(stream.finished for stream in chunk.streams):
-            break
+    rows = drain(whole, 5, {spec.name: [] for spec in specs})
     assert all(len(rows[spec.name]) == FRAMES * len(spec.boxes) for spec in specs)
 
     first = StreamGroup(str(default_model()), threads=1)
@@ -182,12 +186,7 @@ def test_stream_group_resumes_from_a_checkpoint_exactly(clips):
     first.close()
     second = StreamGroup(str(default_model()), threads=1)
     second.assign(specs, checkpoints)
-    while True:
-        chunk = second.step(4)
-        for stream in chunk.streams:
-            resumed[stream.name].extend(stream.rows)
-        if all(stream.finished for stream in chunk.streams):
-            break
+    drain(second, 4, resumed)
     assert resumed == rows
 
 
