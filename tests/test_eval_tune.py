@@ -59,10 +59,32 @@ def test_runs_the_grid_marks_the_models_own_setting_and_writes_csv(data_root, tm
 
 def test_refuses_eval_sequences_before_tracking(data_root, capsys):
     assert main(["--data", data_root, "--grid", "scale_step=1.05", "--sequences", "alpha"]) == 2
-    assert "train-split sequences only" in capsys.readouterr().err
+    assert "train- or val-split sequences only" in capsys.readouterr().err
 
 
 def test_no_train_sequences_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "README.md").write_text("| name | SPLIT |\n|---|---|\n| only | eval |\n")
     assert main(["--data", str(tmp_path), "--grid", "scale_step=1.05"]) == 2
     assert "no train-split sequences" in capsys.readouterr().err
+
+
+def test_a_corpus_val_sequence_may_be_tuned_on(tmp_path):
+    # A corpus holds val sequences out of training for choices like these; eval stays refused.
+    (tmp_path / "splits.csv").write_text("name,split\nheld,val\ntrained,train\nscored,eval\n")
+    check_train_split(str(tmp_path), ["held", "trained"])
+    with pytest.raises(ValueError, match=r"scored \(eval\)"):
+        check_train_split(str(tmp_path), ["held", "scored"])
+
+
+def test_the_box_heads_loop_runs_the_grid(data_root, tmp_path, capsys):
+    import torch
+
+    from tracker.config import config_path, load_config
+    from tracker.model import build_model
+    from tracker.weights import save_weights
+
+    config = load_config(config_path("box_mobilenet_v2"))
+    torch.manual_seed(0)
+    save_weights(tmp_path / "box.pt", build_model(config.model), config, {})
+    assert main(["--data", data_root, "--model", str(tmp_path / "box.pt"), "--grid", "penalty_k=0.04,0.1"]) == 0
+    assert "2 combinations x 1 sequences" in capsys.readouterr().out

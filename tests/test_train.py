@@ -264,3 +264,24 @@ def test_the_record_copies_the_corpus_manifest_of_the_sequences_read(tmp_path):
     sequence = lambda name: TrainingSequence(name, [], np.zeros((0, 4)))
     record = corpus_record(str(tmp_path), [sequence("kept")], [sequence("validated")])["corpus"]
     assert record["manifest_sha256"] == "cd" * 32 and [e["name"] for e in record["sequences"]] == ["kept", "validated"]
+
+
+def test_init_backbone_from_moves_a_siamfc_trunk_under_a_box_head(tmp_path):
+    from tracker.config import load_config, config_path
+    from tracker.errors import WeightsError
+    from tracker.weights import save_weights
+
+    siamfc_config = load_config(config_path("siamfc_mobilenet_v2"))
+    box_config = load_config(config_path("box_mobilenet_v2_embed128"))
+    torch.manual_seed(0)
+    siamfc = build_model(siamfc_config.model)
+    save_weights(tmp_path / "siamfc.pt", siamfc, siamfc_config, {"train_frames": 5})
+    torch.manual_seed(1)
+    config = TrainConfig(tracker_config="box_mobilenet_v2_embed128", pretrained=False, init_backbone_from=str(tmp_path / "siamfc.pt"))
+    box = build_training_model(config, box_config)
+    for name, value in siamfc.backbone.state_dict().items():
+        torch.testing.assert_close(box.backbone.state_dict()[name], value)
+    # A trunk of another width does not fit: a clear error, nothing loaded.
+    other = TrainConfig(tracker_config="box_mobilenet_v2", pretrained=False, init_backbone_from=str(tmp_path / "siamfc.pt"))
+    with pytest.raises(WeightsError, match="backbone of .* does not fit"):
+        build_training_model(other, load_config(config_path("box_mobilenet_v2")))

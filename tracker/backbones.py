@@ -139,10 +139,25 @@ class MobileNetV2Stride16(MobileNetV2Stride8):
     stages = ((1, 16, 1, 1, 1), (6, 24, 2, 2, 1), (6, 32, 3, 2, 1), (6, 64, 4, 2, 1), (6, 96, 3, 1, 1))
 
 
+class MobileNetV2Stride16Embed128(MobileNetV2Stride16):
+    """:class:`MobileNetV2Stride16` with :class:`MobileNetV2Stride8`'s 128-channel embedding:
+    every tensor has the stride-8 SiamFC trunk's shape, so a trained SiamFC backbone loads
+    into it as it is (``init_backbone_from`` in training).
+
+    Dilation 2 at stride 8 and no dilation at stride 16 combine nearly the same image
+    pixels (only the 64-channel stage's first depthwise conv samples its neighbours one
+    stride-8 cell closer), so the box head starts from the similarity SiamFC learned
+    rather than from ImageNet.
+    """
+
+    out_channels = 128
+
+
 BACKBONES: Dict[str, Callable[[], nn.Module]] = {
     "alexnet": AlexNet,
     "mobilenet_v2": MobileNetV2Stride8,
     "mobilenet_v2_s16": MobileNetV2Stride16,
+    "mobilenet_v2_s16_embed128": MobileNetV2Stride16Embed128,
 }
 
 

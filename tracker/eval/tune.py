@@ -10,8 +10,10 @@ mean OTB AUC per combination, best first, with the model's own setting marked, s
 change is judged against where it started. The model defaults to the shipped int8 ONNX
 pair (the fastest; ``--model`` takes any ``.onnx`` or ``.pt``).
 
-Sequences must be in the ``train`` split of the data folder's README: parameters chosen
-on the evaluation split would make its scores meaningless, so this refuses them.
+Sequences must be in the ``train`` split of the data folder's split table, or in the
+``val`` split a corpus holds out (``python -m tracker.datasets.ingest``; ``--data ../corpus``):
+parameters chosen on the evaluation split would make its scores meaningless, so this
+refuses them. Any model's tracking loop (SiamFC's or the box head's) runs.
 """
 from __future__ import annotations
 
@@ -60,21 +62,26 @@ def grid_configs(base: TrackerConfig, grid: Dict[str, SequenceOf[object]]) -> Li
     return combinations
 
 
+# Splits a grid may run on: training sequences, and a corpus's ``val`` sequences (held out
+# from training for exactly this kind of choice). Never ``eval``.
+TUNING_SPLITS = ("train", "val")
+
+
 def check_train_split(data_dir: str, names: SequenceOf[str]) -> None:
-    """ValueError unless every name is a ``train``-split sequence of ``data_dir``'s README."""
+    """ValueError unless every name is a ``train``- or ``val``-split sequence of ``data_dir``'s split table."""
     splits = read_splits(data_dir)
-    refused = [f"{name} ({splits.get(name, 'not in the README')})" for name in names if splits.get(name) != "train"]
+    refused = [f"{name} ({splits.get(name, 'not in the README')})" for name in names if splits.get(name) not in TUNING_SPLITS]
     if refused:
-        raise ValueError(f"tuning uses train-split sequences only; refused: {', '.join(refused)}")
+        raise ValueError(f"tuning uses train- or val-split sequences only; refused: {', '.join(refused)}")
 
 
 def mean_auc(backend, config: TrackerConfig, sequences: SequenceOf[Tuple[Sequence, List[np.ndarray]]]) -> Tuple[float, List[float]]:
     """Mean OTB AUC of a tracker with ``config`` over decoded ``(sequence, frames)``, and the per-sequence AUCs."""
-    from ..siamese_tracker import Tracker
+    from ..siamese_tracker import tracker_class
 
     aucs = []
     for sequence, frames in sequences:
-        boxes, _ = run_sequence(Tracker(backend, config), frames, sequence.init_box)
+        boxes, _ = run_sequence(tracker_class(config)(backend, config), frames, sequence.init_box)
         aucs.append(otb_metrics(boxes, sequence.boxes[: len(frames)])["auc"])
     return float(np.mean(aucs)), aucs
 

@@ -55,6 +55,10 @@ class TrainConfig:
     # Start from a weights file of the same model (a run's weights.pt) instead: continue a
     # model on more data. Relative paths are from the current directory.
     init_from: str = ""
+    # Start the backbone only from a weights file of another model with the same trunk
+    # tensors (the box head from a trained SiamFC: backbone mobilenet_v2_s16_embed128 from
+    # mobilenet_v2); the head starts fresh. Not with init_from.
+    init_backbone_from: str = ""
     seed: int = 0
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -75,6 +79,8 @@ def load_train_config(path: str) -> TrainConfig:
         raise ValueError(f"{path}: {error}") from None
     if config.loss.kind not in ("logistic", "contrastive", "triplet", "box"):
         raise ValueError(f"{path}: loss.kind must be logistic, contrastive, triplet or box, got {config.loss.kind!r}")
+    if config.init_from and config.init_backbone_from:
+        raise ValueError(f"{path}: init_from and init_backbone_from exclude each other (init_from loads the backbone too)")
     if config.optim.precision not in ("fp32", "bf16"):
         raise ValueError(f"{path}: optim.precision must be fp32 or bf16, got {config.optim.precision!r}")
     return config

@@ -17,7 +17,7 @@ from ..weights import load_weights, read_weights_file, save_weights
 from .config import TrainConfig
 from .data import BoxPairBatcher, PairBatcher, PatchCache, TrainingSequence
 from .losses import box_head_loss, contrastive_loss, logistic_loss, triplet_loss, window_distances
-from .pretrained import initialise_from_imagenet
+from .pretrained import initialise_from_imagenet, load_backbone_from_weights
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -31,6 +31,8 @@ def build_training_model(config: TrainConfig, tracker_config: TrackerConfig) -> 
     initialise_weights(model)
     if config.init_from:
         load_weights(model, config.init_from, tracker_config.model)
+    elif config.init_backbone_from:
+        load_backbone_from_weights(model, config.init_backbone_from)
     elif config.pretrained:
         initialise_from_imagenet(model, tracker_config.model.backbone)
     return model
@@ -171,6 +173,11 @@ def train(
         earlier = read_weights_file(config.init_from).get("record", {})
         record["initialised_from"] = {"path": os.path.basename(config.init_from), "train_frames": earlier.get("train_frames"),
                                       "train_sequences": earlier.get("train_sequences")}
+    if config.init_backbone_from:
+        earlier = read_weights_file(config.init_backbone_from).get("record", {})
+        record["backbone_initialised_from"] = {"path": os.path.basename(config.init_backbone_from),
+                                               "train_frames": earlier.get("train_frames"),
+                                               "train_sequences": earlier.get("train_sequences")}
     start_epoch = 0
     checkpoint_path = os.path.join(out_dir, CHECKPOINT_NAME)
     if resume and os.path.exists(checkpoint_path):

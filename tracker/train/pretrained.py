@@ -45,7 +45,34 @@ def load_mobilenet_v2_imagenet(backbone: nn.Module) -> int:
     return len(loaded)
 
 
-PRETRAINED_LOADERS = {"mobilenet_v2": load_mobilenet_v2_imagenet, "mobilenet_v2_s16": load_mobilenet_v2_imagenet}
+PRETRAINED_LOADERS = {
+    "mobilenet_v2": load_mobilenet_v2_imagenet,
+    "mobilenet_v2_s16": load_mobilenet_v2_imagenet,
+    "mobilenet_v2_s16_embed128": load_mobilenet_v2_imagenet,
+}
+
+
+def load_backbone_from_weights(model: nn.Module, path: str) -> dict:
+    """Copy the backbone of a trained weights file (another head, stride or dilation may be
+    fine: only tensor names and shapes must agree) into ``model.backbone``; returns the
+    file's training record. Every backbone tensor must be there with its shape, or nothing
+    is loaded."""
+    from ..errors import WeightsError
+    from ..weights import read_weights_file
+
+    payload = read_weights_file(path)
+    prefix = "backbone."
+    source = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+    own = model.backbone.state_dict()
+    missing = sorted(set(own) - set(source))
+    mismatched = sorted(k for k in set(own) & set(source) if tuple(own[k].shape) != tuple(source[k].shape))
+    if missing or mismatched:
+        shapes = ", ".join(f"{k} file {tuple(source[k].shape)} vs model {tuple(own[k].shape)}" for k in mismatched[:3])
+        raise WeightsError(f"the backbone of {path} does not fit this model's: "
+                           f"{len(missing)} tensors missing (e.g. {', '.join(missing[:3]) or '-'}), "
+                           f"{len(mismatched)} of another shape ({shapes or '-'})")
+    model.backbone.load_state_dict({k: source[k] for k in own}, strict=True)
+    return dict(payload.get("record", {}))
 
 
 def initialise_from_imagenet(model: nn.Module, backbone_name: str) -> bool:
