@@ -8,7 +8,7 @@ import torch
 from tracker import Tracker
 from tracker.train.augment import warp_patch
 from tracker.train.labels import box_targets
-from tracker.train.losses import box_head_loss, focal_loss, giou_loss
+from tracker.train.losses import balanced_bce_loss, box_head_loss, focal_loss, giou_loss, iou_loss
 
 
 def test_box_targets_by_hand():
@@ -41,6 +41,28 @@ def test_giou_loss_by_hand():
     assert giou_loss(shifted, target, weights).item() == pytest.approx(1 - 1 / 3, abs=1e-6)
 
 
+def test_iou_loss_by_hand():
+    target = torch.tensor([10.0, 10.0, 10.0, 10.0]).view(1, 4, 1, 1)
+    weights = torch.ones(1, 1, 1)
+    shifted = torch.tensor([0.0, 10.0, 20.0, 10.0]).view(1, 4, 1, 1)  # IoU 200 / 600, as above
+    assert iou_loss(shifted, target, weights).item() == pytest.approx(1 - 1 / 3, abs=1e-6)
+    # Disjoint boxes: IoU 0 (loss 1), GIoU below 0 (loss above 1).
+    apart = torch.tensor([-30.0, 10.0, 50.0, 10.0]).view(1, 4, 1, 1)  # spans x 30..50 vs target -10..10
+    assert iou_loss(apart, target, weights).item() == pytest.approx(1.0, abs=1e-6)
+    assert giou_loss(apart, target, weights).item() == pytest.approx(1 + 20 / 60, abs=1e-6)
+
+
+def test_balanced_bce_gives_positives_and_negatives_half_each():
+    labels = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    logits = torch.zeros(1, 4)
+    # every cell's BCE is ln 2 at logit 0; weights 1/2 and 3 x 1/6 sum to 1
+    assert balanced_bce_loss(logits, labels).item() == pytest.approx(np.log(2.0), rel=1e-6)
+    # only the positive wrong (logit -2 on it): half the weight on ln(1 + e^2)
+    wrong = torch.tensor([[-2.0, 0.0, 0.0, 0.0]])
+    assert balanced_bce_loss(wrong, labels).item() == pytest.approx(0.5 * np.log1p(np.exp(2.0)) + 0.5 * np.log(2.0), rel=1e-6)
+    assert balanced_bce_loss(logits, torch.zeros(1, 4)).item() == pytest.approx(np.log(2.0), rel=1e-6)
+
+
 def test_focal_loss_is_small_for_confident_right_answers():
     labels = torch.tensor([[1.0, 0.0, 0.0]])
     right = focal_loss(torch.tensor([[6.0, -6.0, -6.0]]), labels)
@@ -55,6 +77,9 @@ def test_box_head_loss_combines_the_three_parts():
     assert total.item() == pytest.approx(parts["cls"] + 3 * parts["box"] + parts["quality"], rel=1e-6)
     perfect = dict(outputs, box=targets["edges"].clone())
     assert box_head_loss(perfect, targets)[1]["box"] == pytest.approx(0.0, abs=1e-6)
+    swapped, parts = box_head_loss(outputs, targets, box_weight=1.0, classification="bce", regression="iou")
+    assert parts["cls"] == pytest.approx(np.log(2.0), rel=1e-6)  # logits 0: every cell ln 2
+    assert swapped.item() == pytest.approx(parts["cls"] + parts["box"] + parts["quality"], rel=1e-6)
 
 
 def test_anisotropic_warp_stretches_one_axis():

@@ -285,3 +285,22 @@ def test_init_backbone_from_moves_a_siamfc_trunk_under_a_box_head(tmp_path):
     other = TrainConfig(tracker_config="box_mobilenet_v2", pretrained=False, init_backbone_from=str(tmp_path / "siamfc.pt"))
     with pytest.raises(WeightsError, match="backbone of .* does not fit"):
         build_training_model(other, load_config(config_path("box_mobilenet_v2")))
+
+
+@pytest.mark.parametrize("section, line, message", [
+    ("loss", "box_classification: softmax", "box_classification must be focal or bce"),
+    ("loss", "box_regression: l1", "box_regression must be giou or iou"),
+    ("optim", "precision: fp16", "precision must be fp32 or bf16"),
+])
+def test_training_config_refuses_unknown_choices(tmp_path, section, line, message):
+    path = tmp_path / "train.yaml"
+    path.write_text(f"{section}:\n  {line}\n")
+    with pytest.raises(ValueError, match=message):
+        load_train_config(str(path))
+
+
+def test_init_from_and_init_backbone_from_exclude_each_other(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("init_from: a.pt\ninit_backbone_from: b.pt\n")
+    with pytest.raises(ValueError, match="exclude each other"):
+        load_train_config(str(path))

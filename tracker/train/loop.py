@@ -86,7 +86,9 @@ def compute_loss(model: SiamFC, batch, config: TrainConfig, device: torch.device
     if config.loss.kind == "box":
         templates, searches, targets = batch
         targets = {key: torch.from_numpy(value).to(device) for key, value in targets.items()}
-        return box_head_loss(model(to_tensor(templates, device), to_tensor(searches, device)), targets)[0]
+        loss = config.loss
+        outputs = model(to_tensor(templates, device), to_tensor(searches, device))
+        return box_head_loss(outputs, targets, loss.box_weight, loss.box_classification, loss.box_regression)[0]
     templates, searches, labels, weights = batch
     z, x = to_tensor(templates, device), to_tensor(searches, device)
     labels = torch.from_numpy(labels).to(device)[:, None]

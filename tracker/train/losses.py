@@ -65,26 +65,58 @@ def focal_loss(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, 
     return (alpha_t * (1 - p_t) ** gamma * per_cell).sum() / labels.sum().clamp_min(1.0)
 
 
+def balanced_bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """SiamFC's class-balanced BCE: positives and negatives half the weight of each map
+    (all of it to the negatives in a map without positives), averaged over the batch."""
+    per_cell = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").flatten(1)
+    flat = labels.flatten(1)
+    positives = flat.sum(1, keepdim=True)
+    negatives = flat.shape[1] - positives
+    weights = torch.where(flat > 0, 0.5 / positives.clamp_min(1.0), 0.5 / negatives.clamp_min(1.0))
+    weights = torch.where(positives > 0, weights, torch.full_like(weights, 1.0 / flat.shape[1]))
+    return (per_cell * weights).sum(1).mean()
+
+
+def iou_loss(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``1 - IoU`` of boxes given as distances ``(l, t, r, b)`` from the same cell, weighted
+    as :func:`giou_loss` (no gradient for boxes that do not overlap: GIoU's reason to be)."""
+    return _iou_losses(predicted, target, weights, generalised=False)
+
+
 def giou_loss(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``1 - GIoU`` of boxes given as distances ``(l, t, r, b)`` from the same cell
     (``(B, 4, R, R)``), weighted per cell (``(B, R, R)``), normalised by the weights' sum."""
+    return _iou_losses(predicted, target, weights, generalised=True)
+
+
+def _iou_losses(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, generalised: bool) -> torch.Tensor:
     pl, pt, pr, pb = predicted.unbind(1)
     tl, tt, tr, tb = target.unbind(1)
     predicted_area, target_area = (pl + pr) * (pt + pb), (tl + tr) * (tt + tb)
     overlap = (torch.minimum(pl, tl) + torch.minimum(pr, tr)).clamp_min(0) * (torch.minimum(pt, tt) + torch.minimum(pb, tb)).clamp_min(0)
     union = predicted_area + target_area - overlap
-    enclosing = (torch.maximum(pl, tl) + torch.maximum(pr, tr)) * (torch.maximum(pt, tt) + torch.maximum(pb, tb))
-    giou = overlap / union.clamp_min(1e-6) - (enclosing - union) / enclosing.clamp_min(1e-6)
-    return ((1 - giou) * weights).sum() / weights.sum().clamp_min(1e-6)
+    iou = overlap / union.clamp_min(1e-6)
+    if generalised:
+        enclosing = (torch.maximum(pl, tl) + torch.maximum(pr, tr)) * (torch.maximum(pt, tt) + torch.maximum(pb, tb))
+        iou = iou - (enclosing - union) / enclosing.clamp_min(1e-6)
+    return ((1 - iou) * weights).sum() / weights.sum().clamp_min(1e-6)
 
 
-def box_head_loss(outputs: dict, targets: dict, box_weight: float = 3.0) -> Tuple[torch.Tensor, dict]:
+BOX_CLASSIFICATION_LOSSES = {"focal": focal_loss, "bce": balanced_bce_loss}
+BOX_REGRESSION_LOSSES = {"giou": giou_loss, "iou": iou_loss}
+
+
+def box_head_loss(outputs: dict, targets: dict, box_weight: float = 3.0, classification: str = "focal",
+                  regression: str = "giou") -> Tuple[torch.Tensor, dict]:
     """SiamFC++'s loss: focal loss on classification, GIoU on the boxes of the cells inside the
     target (weighted by their centerness, as FCOS), BCE of the quality logit against
-    centerness on those cells. Returns the total and its parts (floats, for logging)."""
-    cls = focal_loss(outputs["cls"][:, 0], targets["cls"])
+    centerness on those cells. Returns the total and its parts (floats, for logging).
+
+    ``classification`` (focal | bce: class-balanced) and ``regression`` (giou | iou) swap
+    one part for the ablation (``loss.box_classification``, ``loss.box_regression``)."""
+    cls = BOX_CLASSIFICATION_LOSSES[classification](outputs["cls"][:, 0], targets["cls"])
     inside = targets["inside"]
-    box = giou_loss(outputs["box"], targets["edges"], inside * targets["centerness"])
+    box = BOX_REGRESSION_LOSSES[regression](outputs["box"], targets["edges"], inside * targets["centerness"])
     quality_per_cell = F.binary_cross_entropy_with_logits(outputs["quality"][:, 0], targets["centerness"], reduction="none")
     quality = (quality_per_cell * inside).sum() / inside.sum().clamp_min(1.0)
     total = cls + box_weight * box + quality
