@@ -212,11 +212,23 @@ def test_got10k_folder_without_split_table_is_all_training_data_and_occluded_fra
     assert np.isnan(training[0].boxes[1:3]).all() and np.isfinite(training[0].boxes[3]).all()
 
 
-@pytest.mark.parametrize("name", ["train_alexnet", "train_mobilenet_v2", "train_mobilenet_v2_corpus", "ablation/logistic",
-                                  "ablation/contrastive", "ablation/triplet"])
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "tracker" / "configs"
+TRAINING_CONFIGS = sorted(str(p.relative_to(CONFIG_DIR).with_suffix("")) for p in [*CONFIG_DIR.glob("train_*.yaml"), *CONFIG_DIR.glob("ablation/*.yaml")])
+
+
+def test_every_training_config_is_found():
+    assert {"train_mobilenet_v2", "train_box_siamfc_trunk", "ablation/logistic", "ablation/box_bce_giou"} <= set(TRAINING_CONFIGS)
+
+
+@pytest.mark.parametrize("name", TRAINING_CONFIGS)
 def test_shipped_training_configs_load(name):
-    config = load_train_config(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tracker", "configs", f"{name}.yaml"))
-    assert config.optim.epochs >= 1 and config.loss.kind in ("logistic", "contrastive", "triplet")
+    from tracker.config import config_path, load_config
+
+    config = load_train_config(str(CONFIG_DIR / f"{name}.yaml"))
+    head = load_config(config_path(config.tracker_config)).model.head
+    assert config.optim.epochs >= 1
+    # The loss trains the head the config names (the training run checks the same at start).
+    assert (head == "box") == (config.loss.kind == "box")
 
 
 def test_precision_is_checked_and_bf16_autocast_trains(tmp_path):
