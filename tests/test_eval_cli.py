@@ -1,4 +1,5 @@
 """``python -m tracker.eval`` on a small synthetic data folder."""
+import json
 import csv
 import os
 
@@ -134,4 +135,30 @@ def test_several_models_run_side_by_side_under_their_names(data_root, tmp_path, 
     for bad, message in ((["--model", "nothing"], "--model takes NAME=PATH"), (["--model", f"mil={int8}"], "must be letters"),
                          (["--model", f"a={int8}", "--model", f"a={fp32}"], "used twice")):
         assert main(["--data", data_root, "--trackers", "mil", *bad, "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_a_model_runs_with_another_tracking_config(data_root, tmp_path, capsys):
+    import yaml
+
+    from tracker.shipped import default_model
+    from tracker.weights import read_weights_file
+    from tracker.shipped import shipped_weights
+
+    int8 = str(default_model(int8=True))
+    carried = read_weights_file(shipped_weights())["config"]
+    tuned = dict(carried, tracking=dict(carried["tracking"], window_influence=0.3))
+    (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(tuned))
+    out = str(tmp_path / "configs")
+    assert main(["--data", data_root, "--trackers", "", "--model", f"own={int8}", "--model", f"tuned={int8}",
+                 "--model-config", f"tuned={tmp_path / 'tuned.yaml'}", "--sequences", "alpha", "--max-frames", "4",
+                 "--runtime", "onnxruntime", "--out", out, "--quiet"]) == 0
+    with open(os.path.join(out, "table.json")) as handle:
+        trackers = json.load(handle)["meta"]["trackers"]
+    # The config is part of the fingerprint, so cached runs of the carried config are not reused.
+    assert "config=carried" in trackers["own"]["fingerprint"] and "config=carried" not in trackers["tuned"]["fingerprint"]
+    for bad, message in ((["--model-config", "nobody=x.yaml"], "names no --model: nobody"),
+                         (["--model-config", f"own={tmp_path / 'absent.yaml'}"], "config file not found"),
+                         (["--model-config", "own"], "NAME=YAML")):
+        assert main(["--data", data_root, "--trackers", "", "--model", f"own={int8}", *bad, "--out", str(tmp_path / "bad"), "--quiet"]) == 2
         assert message in capsys.readouterr().err

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="also run this project's tracker on model file PATH as tracker NAME (repeat to compare models in one run; "
                              "--runtime applies to the ONNX ones, --device to the .pt ones)")
+    parser.add_argument("--model-config", action="append", default=[], metavar="NAME=YAML",
+                        help="run the --model named NAME with this tracker YAML instead of the config its file carries "
+                             "(e.g. tracking parameters tuned with python -m tracker.eval.tune)")
     parser.add_argument("--config", default=None, help="siamfc tracker YAML (default: the weights file's own, else tracker/configs/siamfc_alexnet.yaml)")
     parser.add_argument("--peers", default=None, help="folder with nanotrack-v2/ and vittrack/ models (default: $SIAMTRACK_PEERS, else ../shared/peers)")
     parser.add_argument("--speed", action="store_true", help="speed benchmark instead of accuracy: fps of every tracker on the same frames")
@@ -114,8 +117,18 @@ def run(args: argparse.Namespace) -> int:
     _quiet_opencv()
     specs = available_specs(names, device=args.device, precision=args.precision, weights=args.weights, config=args.config,
                             peers=args.peers or default_peers_root(), runtime=args.runtime)
+    model_configs = {}
+    for entry in args.model_config:
+        name, separator, path = entry.partition("=")
+        if not separator or not name.strip() or not path.strip():
+            raise ValueError(f"--model-config takes NAME=YAML, got {entry!r}")
+        model_configs[name.strip()] = path.strip()
+    unknown = sorted(set(model_configs) - {entry.partition("=")[0].strip() for entry in args.model})
+    if unknown:
+        raise ValueError(f"--model-config names no --model: {', '.join(unknown)}")
     for entry in args.model:
-        spec = model_spec(entry, device=args.device, precision=args.precision, runtime=args.runtime)
+        spec = model_spec(entry, device=args.device, precision=args.precision, runtime=args.runtime,
+                          config=model_configs.get(entry.partition("=")[0].strip()))
         if spec.name in specs:
             raise ValueError(f"--model name {spec.name!r} is used twice")
         specs[spec.name] = spec

@@ -217,9 +217,10 @@ def make_tracker_spec(
 
 
 def model_spec(entry: str, device: Optional[str] = None, precision: Optional[str] = None,
-               runtime: Optional[str] = None) -> TrackerSpec:
+               runtime: Optional[str] = None, config: Optional[str] = None) -> TrackerSpec:
     """``"NAME=PATH"``: this project's tracker on the model file PATH, as a tracker named NAME
-    (so that several of our models run side by side in one table)."""
+    (so that several of our models run side by side in one table); ``config``: a tracker
+    YAML to run it with instead of the config the file carries."""
     name, separator, path = entry.partition("=")
     name, path = name.strip(), path.strip()
     if not separator or not name or not path:
@@ -234,7 +235,9 @@ def model_spec(entry: str, device: Optional[str] = None, precision: Optional[str
         runtime = None
     else:
         device = None
-    spec = _siamfc_spec(device, precision, path, None, runtime)
+    if config is not None and not os.path.isfile(config):
+        raise ValueError(f"--model-config for {name!r}: config file not found: {config}")
+    spec = _siamfc_spec(device, precision, path, config, runtime)
     return dataclasses.replace(spec, name=name, label=f"{name} ({spec.label.partition('(')[2].rstrip(')')})",
                                fingerprint=spec.fingerprint.replace("siamfc|", name + "|", 1))
 
