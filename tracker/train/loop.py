@@ -171,15 +171,11 @@ def train(
         "epochs": [],
     }
     record.update(data_record or {})
-    if config.init_from:
-        earlier = read_weights_file(config.init_from).get("record", {})
-        record["initialised_from"] = {"path": os.path.basename(config.init_from), "train_frames": earlier.get("train_frames"),
-                                      "train_sequences": earlier.get("train_sequences")}
-    if config.init_backbone_from:
-        earlier = read_weights_file(config.init_backbone_from).get("record", {})
-        record["backbone_initialised_from"] = {"path": os.path.basename(config.init_backbone_from),
-                                               "train_frames": earlier.get("train_frames"),
-                                               "train_sequences": earlier.get("train_sequences")}
+    for key, source in (("initialised_from", config.init_from), ("backbone_initialised_from", config.init_backbone_from)):
+        if source:
+            earlier = read_weights_file(source).get("record", {})
+            record[key] = {"path": os.path.basename(source), "train_frames": earlier.get("train_frames"),
+                           "train_sequences": earlier.get("train_sequences")}
     start_epoch = 0
     checkpoint_path = os.path.join(out_dir, CHECKPOINT_NAME)
     if resume and os.path.exists(checkpoint_path):
