@@ -63,6 +63,13 @@ def test_balanced_bce_gives_positives_and_negatives_half_each():
     assert balanced_bce_loss(logits, torch.zeros(1, 4)).item() == pytest.approx(np.log(2.0), rel=1e-6)
 
 
+def test_every_configurable_box_loss_exists():
+    from tracker.train.config import BOX_CLASSIFICATIONS, BOX_REGRESSIONS
+    from tracker.train.losses import BOX_CLASSIFICATION_LOSSES, BOX_REGRESSION_LOSSES
+
+    assert set(BOX_CLASSIFICATIONS) == set(BOX_CLASSIFICATION_LOSSES) and set(BOX_REGRESSIONS) == set(BOX_REGRESSION_LOSSES)
+
+
 def test_focal_loss_is_small_for_confident_right_answers():
     labels = torch.tensor([[1.0, 0.0, 0.0]])
     right = focal_loss(torch.tensor([[6.0, -6.0, -6.0]]), labels)

@@ -42,12 +42,18 @@ class OptimConfig:
     precision: str = "fp32"
 
 
+# focal (SiamFC++) | bce (SiamFC's class-balanced BCE); giou | iou: the keys of
+# tracker.train.losses.BOX_CLASSIFICATION_LOSSES / BOX_REGRESSION_LOSSES.
+BOX_CLASSIFICATIONS = ("focal", "bce")
+BOX_REGRESSIONS = ("giou", "iou")
+
+
 @dataclass(frozen=True)
 class LossConfig:
     kind: str = "logistic"  # logistic | contrastive | triplet (SiamFC's head); box (the box head: focal + GIoU + quality BCE)
     margin: float = 0.5  # contrastive and triplet margin, on distances in [0, 2]
-    # The box head's parts (README, "Box head: loss ablation"): focal | bce (class-balanced),
-    # giou | iou, and the regression's weight against classification and quality.
+    # The box head's parts (README, "The box head", loss ablation): BOX_CLASSIFICATIONS,
+    # BOX_REGRESSIONS, and the regression's weight against classification and quality.
     box_classification: str = "focal"
     box_regression: str = "giou"
     box_weight: float = 3.0
@@ -86,10 +92,10 @@ def load_train_config(path: str) -> TrainConfig:
         raise ValueError(f"{path}: loss.kind must be logistic, contrastive, triplet or box, got {config.loss.kind!r}")
     if config.init_from and config.init_backbone_from:
         raise ValueError(f"{path}: init_from and init_backbone_from exclude each other (init_from loads the backbone too)")
-    if config.loss.box_classification not in ("focal", "bce"):
-        raise ValueError(f"{path}: loss.box_classification must be focal or bce, got {config.loss.box_classification!r}")
-    if config.loss.box_regression not in ("giou", "iou"):
-        raise ValueError(f"{path}: loss.box_regression must be giou or iou, got {config.loss.box_regression!r}")
+    if config.loss.box_classification not in BOX_CLASSIFICATIONS:
+        raise ValueError(f"{path}: loss.box_classification must be {' or '.join(BOX_CLASSIFICATIONS)}, got {config.loss.box_classification!r}")
+    if config.loss.box_regression not in BOX_REGRESSIONS:
+        raise ValueError(f"{path}: loss.box_regression must be {' or '.join(BOX_REGRESSIONS)}, got {config.loss.box_regression!r}")
     if config.optim.precision not in ("fp32", "bf16"):
         raise ValueError(f"{path}: optim.precision must be fp32 or bf16, got {config.optim.precision!r}")
     return config
