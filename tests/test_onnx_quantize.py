@@ -125,15 +125,28 @@ def test_mobilenet_v2_keeps_its_input_normalisation_and_first_blocks_fp32(tmp_pa
 
 
 def test_files_that_do_not_say_what_stays_fp32_are_refused(tmp_path):
-    # The shipped fp32 pair predates the scopes in the metadata.
+    from tracker.onnx_format import META_DIGEST, META_FLOAT_SCOPES, write_models
+
+    # The shipped fp32 pair as an exporter before the scopes existed wrote it: no scopes
+    # entry in the metadata (and a digest of the files as they now are).
+    old = tmp_path / "old"
+    old.mkdir()
+    models = []
+    for role in ("template", "search"):
+        model = onnx.load(os.path.join(WEIGHTS, f"siamfc_mobilenet_v2.{role}.onnx"))
+        kept = [p for p in model.metadata_props if p.key not in (META_FLOAT_SCOPES, META_DIGEST)]
+        del model.metadata_props[:]
+        model.metadata_props.extend(kept)
+        models.append((model, str(old / f"x.{role}.onnx")))
+    write_models(models, overwrite=False)
     crops = (np.zeros((127, 127, 3), np.uint8), np.zeros((3, 255, 255, 3), np.uint8))
     with pytest.raises(ValueError, match="re-export it with python -m tracker.export"):
-        quantize_pair(os.path.join(WEIGHTS, "siamfc_mobilenet_v2.onnx"), str(tmp_path / "x.int8.onnx"), [crops])
-    assert os.listdir(tmp_path) == []
+        quantize_pair(str(old / "x.onnx"), str(tmp_path / "x.int8.onnx"), [crops])
+    assert sorted(os.listdir(tmp_path)) == ["old"]
 
 
-# The shipped int8 pair was made before the export recorded module scopes; these are the
-# node-name prefixes its quantiser kept fp32 (MobileNetV2's normalisation and blocks 0-2).
+# The node-name prefixes the shipped int8 pair's quantiser kept fp32 (MobileNetV2's input
+# normalisation, from pairs exported before it was a module of its own, and blocks 0-2).
 SHIPPED_FP32_PREFIXES = ("/backbone/Mul", "/backbone/Add", "/backbone/features/features.0/",
                          "/backbone/features/features.1/", "/backbone/features/features.2/")
 
