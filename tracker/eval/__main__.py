@@ -123,12 +123,13 @@ def run(args: argparse.Namespace) -> int:
         if not separator or not name.strip() or not path.strip():
             raise ValueError(f"--model-config takes NAME=YAML, got {entry!r}")
         model_configs[name.strip()] = path.strip()
-    unknown = sorted(set(model_configs) - {entry.partition("=")[0].strip() for entry in args.model})
+    model_names = [entry.partition("=")[0].strip() for entry in args.model]
+    unknown = sorted(set(model_configs) - set(model_names))
     if unknown:
         raise ValueError(f"--model-config names no --model: {', '.join(unknown)}")
-    for entry in args.model:
+    for entry, name in zip(args.model, model_names):
         spec = model_spec(entry, device=args.device, precision=args.precision, runtime=args.runtime,
-                          config=model_configs.get(entry.partition("=")[0].strip()))
+                          config=model_configs.get(name))
         if spec.name in specs:
             raise ValueError(f"--model name {spec.name!r} is used twice")
         specs[spec.name] = spec
