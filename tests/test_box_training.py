@@ -181,3 +181,52 @@ def test_the_patch_cache_is_memory_mapped_and_built_by_a_process_pool(tmp_path):
     assert data["targets"].shape == (3, 351, 351, 3) and int(data["targets"][0, 175, 175, 0]) == 200
     # A build that was killed leaves only its .partial folder, which is never read.
     assert not [name for name in os.listdir(tmp_path / "pooled") if name.endswith(".partial")]
+
+
+def _cached_sequence(brightness: int, frames: int = 3) -> dict:
+    """A patch cache's arrays for one sequence: every patch one flat grey level."""
+    patch = np.full((frames, 351, 351, 3), brightness, np.uint8)
+    sizes = np.full((frames, 2), 64.0, np.float32)
+    return {"frames": np.arange(frames), "targets": patch, "randoms": patch, "target_sizes": sizes, "random_sizes": sizes}
+
+
+@pytest.mark.parametrize("negative_fraction", [0.0, 1.0])
+def test_negative_pairs_search_another_sequence_and_have_no_target(negative_fraction):
+    from tracker.train.augment import AugmentConfig
+    from tracker.train.data import BoxPairBatcher, PairBatcher, PairConfig
+
+    cached = [_cached_sequence(40), _cached_sequence(200)]
+    pairs = PairConfig(same_frame_fraction=0.0, negative_fraction=negative_fraction)
+    still = AugmentConfig(color_jitter=0.0, grayscale_probability=0.0, blur_probability=0.0, search_shift=0.0)
+    box = BoxPairBatcher(cached, 127, 255, 16, 16, pairs, still, seed=3)
+    templates, searches, targets = box.batch(8)
+    # The centre pixels tell the sequences apart: a negative's search is the other grey.
+    different = templates[:, 63, 63, 0].astype(int) != searches[:, 127, 127, 0].astype(int)
+    assert different.all() == (negative_fraction == 1.0) and different.any() == (negative_fraction == 1.0)
+    positives = targets["cls"].reshape(8, -1).sum(1)
+    assert (positives == 0).all() if negative_fraction else (positives > 0).all()
+    if negative_fraction:
+        assert not targets["inside"].any() and not targets["centerness"].any()
+
+    siamfc = PairBatcher(cached, 127, 255, 17, 8, pairs, still, seed=3)
+    _, _, labels, weights = siamfc.batch(4)
+    assert (labels.reshape(4, -1).sum(1) == 0).all() == bool(negative_fraction)
+    np.testing.assert_allclose(weights.reshape(4, -1).sum(1), 1.0, rtol=1e-5)
+
+
+def test_a_negative_pair_adds_only_background_classification_loss():
+    outputs = {"cls": torch.full((1, 1, 4, 4), -3.0), "quality": torch.zeros(1, 1, 4, 4), "box": torch.full((1, 4, 4, 4), 8.0)}
+    empty = {key: torch.zeros(shape) for key, shape in
+             (("cls", (1, 4, 4)), ("inside", (1, 4, 4)), ("centerness", (1, 4, 4)), ("edges", (1, 4, 4, 4)))}
+    total, parts = box_head_loss(outputs, empty)
+    # 16 background cells at p = sigmoid(-3): focal 0.75 * p^2 * -log(1 - p), no positive to divide by.
+    p = 1 / (1 + np.exp(3.0))
+    assert parts["cls"] == pytest.approx(16 * 0.75 * p ** 2 * -np.log(1 - p), rel=1e-4)
+    assert parts["box"] == 0.0 and parts["quality"] == 0.0 and float(total) == pytest.approx(parts["cls"], rel=1e-5)
+
+
+def test_pair_fractions_outside_zero_to_one_are_refused():
+    from tracker.train.data import PairConfig
+
+    with pytest.raises(ValueError, match="negative_fraction"):
+        PairConfig(negative_fraction=1.5)

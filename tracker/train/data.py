@@ -178,6 +178,15 @@ class PairConfig:
     max_frame_gap: int = 100
     same_frame_fraction: float = 0.25  # share of pairs cut from random boxes of one frame
     positive_radius: float = 16.0  # pixels of the search crop
+    # Share of pairs whose search crop holds another sequence's target and no target of its
+    # own (SiamRPN++/SiamFC++'s negative pairs): every cell is background, so the head learns
+    # that an object that is merely salient is not the one in the template.
+    negative_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("same_frame_fraction", "negative_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"pairs.{name} must lie in [0, 1], got {getattr(self, name)}")
 
 
 class PairBatcher:
@@ -196,10 +205,16 @@ class PairBatcher:
         self.sequence_weights = lengths / lengths.sum()
 
     def draw_patches(self):
-        """A template patch, a search patch and the search target's ``(w, h)`` in patch pixels."""
+        """A template patch, a search patch and the search target's ``(w, h)`` in patch pixels,
+        or ``None`` for a negative pair (the search patch is another sequence's target)."""
         rng = self.rng
-        data = self.cached[rng.choice(len(self.cached), p=self.sequence_weights)]
+        sequence = rng.choice(len(self.cached), p=self.sequence_weights)
+        data = self.cached[sequence]
         frames = data["frames"]
+        if self.pairs.negative_fraction > 0 and len(self.cached) > 1 and rng.random() < self.pairs.negative_fraction:
+            other = self.cached[(sequence + 1 + rng.integers(len(self.cached) - 1)) % len(self.cached)]
+            template = data["targets"][int(rng.integers(len(frames)))]
+            return template, other["targets"][int(rng.integers(len(other["frames"])))], None
         if rng.random() < self.pairs.same_frame_fraction:
             index = int(rng.integers(len(frames)))
             return data["randoms"][index], data["randoms"][index], data["random_sizes"][index]
@@ -209,7 +224,7 @@ class PairBatcher:
     def sample(self):
         """One pair: template (E,E,3) uint8, search (X,X,3) uint8, labels and weights (R,R)."""
         rng, augment = self.rng, self.augment
-        template_patch, search_patch, _ = self.draw_patches()
+        template_patch, search_patch, target_size = self.draw_patches()
         flip = rng.random() < augment.flip_probability
         stretch = lambda: 1.0 + rng.uniform(-augment.stretch, augment.stretch)
         template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2)
@@ -221,6 +236,8 @@ class PairBatcher:
         search = warp_patch(search_patch, self.search_size, search_scale, tuple(search_shift), flip)
         target_offset = (-search_shift[0] * search_scale * (-1 if flip else 1), -search_shift[1] * search_scale)
         labels = response_labels(self.response_size, self.total_stride, self.pairs.positive_radius, target_offset)
+        if target_size is None:
+            labels = np.zeros_like(labels)
         return photometric(template, augment, rng), photometric(search, augment, rng), labels, balanced_weights(labels)
 
     def batch(self, size: int):
@@ -248,8 +265,11 @@ class BoxPairBatcher(PairBatcher):
         search = warp_patch(search_patch, self.search_size, tuple(scale_xy), tuple(search_shift), flip)
         # The target sat at the patch centre; warp_patch moves it by -shift * scale (mirrored in x).
         centre = (-search_shift[0] * scale_xy[0] * (-1 if flip else 1), -search_shift[1] * scale_xy[1])
-        box = (centre[0], centre[1], float(target_size[0] * scale_xy[0]), float(target_size[1] * scale_xy[1]))
+        width, height = target_size if target_size is not None else (1.0, 1.0)
+        box = (centre[0], centre[1], float(width * scale_xy[0]), float(height * scale_xy[1]))
         targets = box_targets(box, self.response_size, self.total_stride)
+        if target_size is None:  # a negative pair: no cell is the target, no edges to learn
+            targets = {key: np.zeros_like(value) for key, value in targets.items()}
         return photometric(template, augment, rng), photometric(search, augment, rng), targets
 
     def batch(self, size: int):
