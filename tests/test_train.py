@@ -156,8 +156,10 @@ def test_training_on_two_real_sequences_end_to_end_and_resume(tmp_path):
         pairs=PairConfig(max_frame_gap=5),
         optim=OptimConfig(epochs=1, pairs_per_epoch=4, batch_size=2),
     )
-    record = train(config, sequences, str(tmp_path / "run"), validate=validation, progress=False, max_frames_per_sequence=8)
+    record = train(config, sequences, str(tmp_path / "run"), validate=validation, progress=False, max_frames_per_sequence=8,
+                   keep_epochs=True)
     assert record["train_sequences"] == ["Crossing", "Vase"] and record["train_frames"] == 16
+    assert build_model(ModelConfig(), tmp_path / "run" / "epoch1.pt").training_record["epochs"][0]["epoch"] == 1
     assert len(record["epochs"]) == 1 and 0.0 <= record["epochs"][0]["validation_auc"] <= 1.0
     weights = tmp_path / "run" / "weights.pt"
     model = build_model(ModelConfig(), weights)  # loads strictly, carries the record
@@ -166,6 +168,7 @@ def test_training_on_two_real_sequences_end_to_end_and_resume(tmp_path):
     longer = dataclasses.replace(config, optim=dataclasses.replace(config.optim, epochs=2))
     record = train(longer, sequences, str(tmp_path / "run"), validate=validation, resume=True, progress=False, max_frames_per_sequence=8)
     assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    assert not (tmp_path / "run" / "epoch2.pt").exists()  # not asked for this time
 
 
 def test_checkpoint_weights_round_trip(tmp_path):

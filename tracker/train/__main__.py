@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=None, help="data root (default: the config's data.root, or $SIAMTRACK_DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--epochs", type=int, default=None, help="override optim.epochs")
+    parser.add_argument("--keep-epochs", action="store_true",
+                        help="also write every epoch's weights as OUT/epochN.pt (weights.pt stays the best by validation)")
     args = parser.parse_args(argv)
 
     try:
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, validation_sequences=names))
         validate = validation_function(validation_sequences, config.data.validation_max_frames) if validation_sequences else None
         record = train(config, train_sequences, args.out, validate=validate, resume=args.resume,
-                       data_record=corpus_record(root, train_sequences, validation_sequences))
+                       data_record=corpus_record(root, train_sequences, validation_sequences), keep_epochs=args.keep_epochs)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

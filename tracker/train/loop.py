@@ -135,10 +135,13 @@ def train(
     progress: bool = True,
     max_frames_per_sequence: Optional[int] = None,
     data_record: Optional[dict] = None,
+    keep_epochs: bool = False,
 ) -> dict:
     """Train on ``train_sequences``; write ``checkpoint.pt`` each epoch and ``weights.pt``
     (the best validation AUC, or the last epoch without validation). Returns the record;
-    ``data_record`` (e.g. the corpus manifest) is copied into it."""
+    ``data_record`` (e.g. the corpus manifest) is copied into it. ``keep_epochs`` also
+    writes every epoch's weights as ``epochN.pt``, to choose among them on whole validation
+    sequences afterwards (the per-epoch validation reads only their first frames)."""
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -208,6 +211,9 @@ def train(
         record["epochs"].append(entry)
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
         save_checkpoint(checkpoint_path, model, optimizer, epoch, config, tracker_config, record)
+        if keep_epochs:
+            save_weights(os.path.join(out_dir, f"epoch{epoch + 1}.pt"), model.cpu(), tracker_config, record)
+            model.to(device)
         score = entry.get("validation_auc", epoch)
         if score >= best or validate is None:
             best = score
