@@ -95,3 +95,15 @@ def test_multitracker_runs_the_box_loop_for_a_box_model():
     single = BoxTracker(FakeBoxBackend(row=7, col=9, box=(cell_offsets(16, 16)[9], 0.0, 80.0, 80.0)), CONFIG)
     single.init(frame, (300.0, 200.0, 40.0, 40.0))
     assert results[ids[0]].box == pytest.approx(single.update(frame).box)
+
+
+def test_a_large_scale_lr_takes_the_regressed_size_and_never_overshoots():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    backend = FakeBoxBackend(row=7, col=7, box=(cell_offsets(16, 16)[7], cell_offsets(16, 16)[7], 120.0, 60.0))
+    eager = dataclasses.replace(CONFIG.tracking, scale_lr=50.0, penalty_k=0.0, window_influence=0.0)
+    tracker = BoxTracker(backend, dataclasses.replace(CONFIG, tracking=eager))
+    tracker.init(frame, (300.0, 200.0, 40.0, 40.0))
+    x, y, w, h = tracker.update(frame).box
+    scale = 255 / (np.sqrt(80.0 * 80.0) * 255 / 127)  # crop px per image px
+    # penalty 1 (k = 0) x score ~1 x 50 is capped at 1: the new size is the regressed one.
+    assert (w, h) == pytest.approx((120.0 / scale, 60.0 / scale), rel=1e-6)

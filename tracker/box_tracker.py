@@ -57,7 +57,9 @@ class BoxTracker(Tracker):
             self._state = dataclasses.replace(state, lost=True, low_score_streak=streak)
             return TrackResult(center_size_to_xywh(state.center, state.size), confidence, True)
         cx, cy, width, height = boxes[:, row, col] / crop_scale
-        rate = float(penalty[row, col]) * confidence * tracking.scale_lr
+        # Capped at 1: a scale_lr above 1 / score (chosen for a head whose scores stay low)
+        # would otherwise overshoot the regressed size, or flip its sign.
+        rate = min(1.0, float(penalty[row, col]) * confidence * tracking.scale_lr)
         size = geometry.clamp_target_size(
             (1.0 - rate) * state.size + rate * np.array([width, height]),
             state.initial_size, tracking.min_scale, tracking.max_scale, tracking.min_size,
