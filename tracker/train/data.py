@@ -235,9 +235,10 @@ class PairBatcher:
         search_scale = stretch()
         search = warp_patch(search_patch, self.search_size, search_scale, tuple(search_shift), flip)
         target_offset = (-search_shift[0] * search_scale * (-1 if flip else 1), -search_shift[1] * search_scale)
-        labels = response_labels(self.response_size, self.total_stride, self.pairs.positive_radius, target_offset)
-        if target_size is None:
-            labels = np.zeros_like(labels)
+        if target_size is None:  # a negative pair: every cell is background
+            labels = np.zeros((self.response_size, self.response_size), np.float32)
+        else:
+            labels = response_labels(self.response_size, self.total_stride, self.pairs.positive_radius, target_offset)
         return photometric(template, augment, rng), photometric(search, augment, rng), labels, balanced_weights(labels)
 
     def batch(self, size: int):
@@ -265,11 +266,8 @@ class BoxPairBatcher(PairBatcher):
         search = warp_patch(search_patch, self.search_size, tuple(scale_xy), tuple(search_shift), flip)
         # The target sat at the patch centre; warp_patch moves it by -shift * scale (mirrored in x).
         centre = (-search_shift[0] * scale_xy[0] * (-1 if flip else 1), -search_shift[1] * scale_xy[1])
-        width, height = target_size if target_size is not None else (1.0, 1.0)
-        box = (centre[0], centre[1], float(width * scale_xy[0]), float(height * scale_xy[1]))
+        box = None if target_size is None else (centre[0], centre[1], float(target_size[0] * scale_xy[0]), float(target_size[1] * scale_xy[1]))
         targets = box_targets(box, self.response_size, self.total_stride)
-        if target_size is None:  # a negative pair: no cell is the target, no edges to learn
-            targets = {key: np.zeros_like(value) for key, value in targets.items()}
         return photometric(template, augment, rng), photometric(search, augment, rng), targets
 
     def batch(self, size: int):

@@ -1,7 +1,7 @@
 """Response-map labels and class-balanced weights for SiamFC's logistic loss."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -37,7 +37,7 @@ def balanced_weights(labels: np.ndarray) -> np.ndarray:
 
 
 def box_targets(
-    box: Tuple[float, float, float, float], response_size: int, total_stride: int, positive_fraction: float = 0.5
+    box: Optional[Tuple[float, float, float, float]], response_size: int, total_stride: int, positive_fraction: float = 0.5
 ) -> dict:
     """Training targets of the box head for one search crop holding the target ``box``.
 
@@ -48,8 +48,13 @@ def box_targets(
     the box (where the edges are learned), ``centerness`` (FCOS/SiamFC++:
     ``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))``, 0 outside), and ``edges``
     ``(4, R, R)``: the distances ``(l, t, r, b)`` from each cell to the box's edges.
+    ``box`` None (a negative pair: the crop holds no target) gives every map zero.
     """
     from ..box_geometry import cell_offsets
+
+    if box is None:
+        empty = np.zeros((response_size, response_size), np.float32)
+        return {"cls": empty, "inside": empty.copy(), "centerness": empty.copy(), "edges": np.zeros((4, *empty.shape), np.float32)}
 
     cx, cy, w, h = (float(v) for v in box)
     offsets = cell_offsets(response_size, total_stride)
