@@ -235,10 +235,8 @@ class PairBatcher:
         search_scale = stretch()
         search = warp_patch(search_patch, self.search_size, search_scale, tuple(search_shift), flip)
         target_offset = (-search_shift[0] * search_scale * (-1 if flip else 1), -search_shift[1] * search_scale)
-        if target_size is None:  # a negative pair: every cell is background
-            labels = np.zeros((self.response_size, self.response_size), np.float32)
-        else:
-            labels = response_labels(self.response_size, self.total_stride, self.pairs.positive_radius, target_offset)
+        labels = response_labels(self.response_size, self.total_stride, self.pairs.positive_radius,
+                                 None if target_size is None else target_offset)
         return photometric(template, augment, rng), photometric(search, augment, rng), labels, balanced_weights(labels)
 
     def batch(self, size: int):

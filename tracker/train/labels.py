@@ -7,14 +7,17 @@ import numpy as np
 
 
 def response_labels(
-    response_size: int, total_stride: int, positive_radius: float, target_offset: Tuple[float, float] = (0.0, 0.0)
+    response_size: int, total_stride: int, positive_radius: float, target_offset: Optional[Tuple[float, float]] = (0.0, 0.0)
 ) -> np.ndarray:
     """``(R, R)`` float32 labels: 1 within ``positive_radius`` search-crop pixels of the target, else 0.
 
     ``target_offset`` is the target centre's ``(dx, dy)`` from the search crop's centre in
     crop pixels (non-zero when augmentation shifted it). A cell is positive when its
     distance to the target, in cells, is at most ``positive_radius / total_stride``.
+    ``target_offset`` None (a negative pair: the crop holds no target) gives every cell 0.
     """
+    if target_offset is None:
+        return np.zeros((response_size, response_size), np.float32)
     centre = (response_size - 1) / 2.0
     rows, cols = np.mgrid[0:response_size, 0:response_size].astype(np.float64)
     dx, dy = target_offset
