@@ -230,3 +230,11 @@ def test_pair_fractions_outside_zero_to_one_are_refused():
 
     with pytest.raises(ValueError, match="negative_fraction"):
         PairConfig(negative_fraction=1.5)
+
+
+def test_a_negative_seed_offset_is_refused():
+    from tracker.train.data import PairConfig
+
+    assert PairConfig(seed_offset=2).seed_offset == 2
+    with pytest.raises(ValueError, match="seed_offset"):
+        PairConfig(seed_offset=-1)

@@ -182,11 +182,17 @@ class PairConfig:
     # own (SiamRPN++/SiamFC++'s negative pairs): every cell is background, so the head learns
     # that an object that is merely salient is not the one in the template.
     negative_fraction: float = 0.0
+    # Added to the run's seed for the pairs and their augmentation only. The run's seed also
+    # keys the patch cache, so a run continuing another (init_from) sets this instead, to
+    # draw other pairs than its predecessor did without rebuilding the cache.
+    seed_offset: int = 0
 
     def __post_init__(self) -> None:
         for name in ("same_frame_fraction", "negative_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"pairs.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.seed_offset < 0:
+            raise ValueError(f"pairs.seed_offset must be >= 0, got {self.seed_offset}")
 
 
 class PairBatcher:

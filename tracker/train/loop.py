@@ -163,7 +163,8 @@ def train(
     cached = [c for c in cached if len(c["frames"])]
     batcher_class = BoxPairBatcher if model_config.head == "box" else PairBatcher
     batcher = batcher_class(cached, model_config.exemplar_size, model_config.search_size, model_config.response_size,
-                          model_config.total_stride, config.pairs, config.augment, seed=config.seed)
+                          model_config.total_stride, config.pairs, config.augment,
+                          seed=config.seed + config.pairs.seed_offset)
 
     record = {
         "train_sequences": [s.name for s in train_sequences],
