@@ -107,3 +107,83 @@ def test_a_large_scale_lr_takes_the_regressed_size_and_never_overshoots():
     scale = 255 / (np.sqrt(80.0 * 80.0) * 255 / 127)  # crop px per image px
     # penalty 1 (k = 0) x score ~1 x 50 is capped at 1: the new size is the regressed one.
     assert (w, h) == pytest.approx((120.0 / scale, 60.0 / scale), rel=1e-6)
+
+
+class BlobBackend:
+    """Every crop: one confident cell on the bright blob the crop shows, if it shows one;
+    otherwise nothing scores. Records where each crop was cut (its bright share)."""
+
+    outputs = ("cls", "quality", "box")
+
+    def __init__(self, confidence_logit=8.0):
+        self.logit = confidence_logit
+        self.saw_blob, self.crop_counts = [], []
+
+    def embed(self, crop):
+        return crop
+
+    def score(self, features, crops):
+        count = len(crops)
+        self.crop_counts.append(count)
+        cls = np.full((count, 1, 16, 16), -8.0, np.float32)
+        quality = np.full_like(cls, 8.0)
+        edges = np.full((count, 4, 16, 16), 16.0, np.float32)
+        offsets = cell_offsets(16, 16)
+        for index, crop in enumerate(crops):
+            ys, xs = np.nonzero(crop[..., 0] > 128)
+            cx, cy = (xs.mean() - 127.0, ys.mean() - 127.0) if len(xs) else (np.inf, np.inf)  # from the crop centre
+            # Like a network, it answers only for a target well inside the crop (not cut off
+            # by its edge); the sweep's tiles overlap by half, so one of them has it there.
+            self.saw_blob.append(max(abs(cx), abs(cy)) < 64)
+            if not self.saw_blob[-1]:
+                continue
+            row, col = int(np.argmin(abs(offsets - cy))), int(np.argmin(abs(offsets - cx)))
+            cls[index, 0, row, col] = self.logit
+            x, y = offsets[col], offsets[row]
+            edges[index, :, row, col] = (x - (cx - 20), y - (cy - 20), (cx + 20) - x, (cy + 20) - y)
+        return {"cls": cls, "quality": quality, "box": edges}
+
+
+def _redetecting(**tracking):
+    return dataclasses.replace(CONFIG, tracking=dataclasses.replace(
+        CONFIG.tracking, redetect=True, found_threshold=0.15, redetect_threshold=0.5, **tracking))
+
+
+def test_while_lost_one_crop_alternates_between_the_last_position_and_the_sweep_and_finds_a_far_target():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    frame[170:210, 240:280] = 255  # the target, far from where the tracker last saw it
+    backend = BlobBackend()
+    tracker = BoxTracker(backend, _redetecting())
+    tracker.init(np.zeros_like(frame), (100, 100, 30, 30))
+    results = []
+    for _ in range(80):
+        results.append(tracker.update(frame))
+        if not results[-1].lost and len(results) > 3:
+            break
+    lost_after = CONFIG.tracking.lost_after_frames
+    assert [r.lost for r in results[lost_after - 1 : -1]] == [True] * (len(results) - lost_after)
+    assert len(results) > lost_after + 2 and not results[-1].lost  # swept for a while, then found
+    # One crop per update throughout; crops at the last position (even lost updates) never see it.
+    assert set(backend.crop_counts) == {1} and backend.saw_blob[-1] and not any(backend.saw_blob[:lost_after])
+    # From the update after the one that turned lost: tile 0, last position, tile 1, last
+    # position, ...; the crops at the last position never see the far target.
+    assert not any(backend.saw_blob[lost_after + 1 :: 2]) and (len(results) - lost_after) % 2 == 1
+    x, y, w, h = results[-1].box
+    assert (x + w / 2, y + h / 2) == pytest.approx((259.5, 189.5), abs=6.0)  # the blob's centre; the held size
+    assert (w, h) == pytest.approx(results[lost_after - 1].box[2:])
+    assert tracker.get_state().sweep_position == 0
+
+
+def test_a_tile_match_below_the_redetect_threshold_is_not_taken_and_redetect_off_never_sweeps():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    frame[170:210, 240:280] = 255
+    weak = BlobBackend(confidence_logit=0.0)  # the blob scores sigmoid(0) * sigmoid(8) = 0.4998 < 0.5
+    tracker = BoxTracker(weak, _redetecting())
+    tracker.init(np.zeros_like(frame), (100, 100, 30, 30))
+    results = [tracker.update(frame) for _ in range(80)]
+    assert any(weak.saw_blob) and all(r.lost for r in results[CONFIG.tracking.lost_after_frames - 1 :])
+    held = BlobBackend()
+    still = BoxTracker(held, dataclasses.replace(_redetecting(), tracking=dataclasses.replace(_redetecting().tracking, redetect=False)))
+    still.init(np.zeros_like(frame), (100, 100, 30, 30))
+    results = [still.update(frame) for _ in range(80)]
+    assert results[-1].lost and not any(held.saw_blob) and still.get_state().sweep_position == 0

@@ -49,12 +49,16 @@ class BoxTracker(Tracker):
         score = box_geometry.sigmoid(cls) * box_geometry.sigmoid(quality)
         boxes = box_geometry.decode_boxes(edges, model.total_stride)  # crop pixels, relative to the crop centre
         crop_scale = model.search_size / plan.crop_sizes[0]  # crop pixels per image pixel
+        if plan.redetecting:
+            return self._locate_in_tile(score, boxes, crop_scale, plan)
         penalty = box_geometry.change_penalty(boxes[2], boxes[3], tuple(state.size * crop_scale), tracking.penalty_k)
         row, col = box_geometry.choose_cell(score, penalty, self._cell_window, tracking.window_influence)
         confidence = float(score[row, col])
         lost, streak = self._hysteresis(confidence)
         if lost:
-            self._state = dataclasses.replace(state, lost=True, low_score_streak=streak)
+            # A lost update at the last position; with redetect, the next one searches a tile.
+            sweep = state.sweep_position + 1 if tracking.redetect else 0
+            self._state = dataclasses.replace(state, lost=True, low_score_streak=streak, sweep_position=sweep)
             return TrackResult(center_size_to_xywh(state.center, state.size), confidence, True)
         cx, cy, width, height = boxes[:, row, col] / crop_scale
         # Capped at 1: a scale_lr above 1 / score (chosen for a head whose scores stay low)
@@ -68,6 +72,21 @@ class BoxTracker(Tracker):
         center = geometry.clamp_center(plan.centers[0] + np.array([cx, cy]), frame_width, frame_height)
         self._state = dataclasses.replace(state, center=center, size=size, lost=False, low_score_streak=streak, sweep_position=0)
         return TrackResult(center_size_to_xywh(center, size), confidence, False)
+
+    def _locate_in_tile(self, score: np.ndarray, boxes: np.ndarray, crop_scale: float, plan: SearchPlan) -> TrackResult:
+        """Re-detection in one sweep tile: its best cell is taken only at ``redetect_threshold``
+        (a look-alike far from the last position often scores about ``found_threshold``),
+        with no window and the last good size, as SiamFC's sweep does."""
+        state = self._state
+        row, col = np.unravel_index(int(np.argmax(score)), score.shape)
+        confidence = float(score[row, col])
+        if confidence < self.config.tracking.redetect_threshold:
+            self._state = dataclasses.replace(state, sweep_position=state.sweep_position + 1)
+            return TrackResult(center_size_to_xywh(state.center, state.size), confidence, True)
+        frame_height, frame_width = state.frame_shape
+        center = geometry.clamp_center(plan.centers[0] + boxes[:2, row, col] / crop_scale, frame_width, frame_height)
+        self._state = dataclasses.replace(state, center=center, lost=False, low_score_streak=0, sweep_position=0)
+        return TrackResult(center_size_to_xywh(center, state.size), confidence, False)
 
 
 TRACKING_LOOPS[BoxTracker.HEAD] = BoxTracker

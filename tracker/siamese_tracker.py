@@ -71,7 +71,10 @@ class TargetState:
     reference_peak: float  # the template's raw peak on its own first frame
     lost: bool = False
     low_score_streak: int = 0  # updates in a row below lost_threshold
-    sweep_position: int = 0  # next sweep tile while lost
+    # While lost: the sweep's progress. With several crops per update, the next tile; with
+    # one (the box head), the count of lost updates, the crop alternating between the last
+    # position (even) and tile ``sweep_position // 2`` (odd).
+    sweep_position: int = 0
 
 
 class Tracker:
@@ -208,7 +211,8 @@ class Tracker:
         """Stage 1: the ``(S, X, X, 3)`` crops to score and the plan of where they were cut.
 
         Normally the scale pyramid around the last position; while lost (with
-        ``redetect``), one crop there plus ``S - 1`` tiles of the frame sweep.
+        ``redetect``), one crop there plus ``S - 1`` tiles of the frame sweep, or, with one
+        crop per update (``S = 1``), the last position and the next tile in turn.
         """
         state = self._state
         if state is None:
@@ -222,11 +226,15 @@ class Tracker:
         tracking, model = self.config.tracking, self.config.model
         _, search_crop_size = geometry.context_crop_sizes(state.size, tracking.context, model.exemplar_size, model.search_size)
         count = len(self._scale_factors)
-        if state.lost and tracking.redetect and count > 1:
+        if state.lost and tracking.redetect and (count > 1 or state.sweep_position % 2 == 1):
             height, width = state.frame_shape
             tiles = geometry.sweep_tile_centers(width, height, search_crop_size, state.center)
-            picked = [(state.sweep_position + k) % len(tiles) for k in range(count - 1)]
-            centers = np.vstack([state.center[None, :], tiles[picked]])
+            if count == 1:
+                # One crop per update (same latency while lost): every other one is a tile.
+                centers = tiles[[(state.sweep_position // 2) % len(tiles)]]
+            else:
+                picked = [(state.sweep_position + k) % len(tiles) for k in range(count - 1)]
+                centers = np.vstack([state.center[None, :], tiles[picked]])
             crop_sizes = np.full(count, search_crop_size)
             crops = np.stack([
                 geometry.crop_and_resize(frame, c, search_crop_size, model.search_size, state.fill_color) for c in centers
