@@ -80,6 +80,16 @@ class Sequence:
             raise ValueError(f"{self.name}: {self.video_path} decoded to {len(frames)} frames, but its box file has {len(self)} lines")
         return frames
 
+    def from_frame(self, start: int) -> "Sequence":
+        """The same sequence from frame ``start`` (0-based) on, named ``NAME@N`` with ``N`` the
+        1-based first frame (OTB's temporal robustness runs start trackers mid-sequence)."""
+        if not 0 <= start < len(self):
+            raise ValueError(f"{self.name} has frames 0..{len(self) - 1}; cannot start at {start}")
+        if not self.frame_paths:
+            raise ValueError(f"{self.name} is a video file; starting mid-sequence needs a folder of frames")
+        return Sequence(f"{self.name}@{start + 1}", self.boxes[start:], self.frame_paths[start:], None,
+                        None if self.cover is None else self.cover[start:], self.layout)
+
     def head(self, max_frames: int) -> "Sequence":
         """The same sequence cut to its first ``max_frames`` frames (for quick runs)."""
         count = min(int(max_frames), len(self))

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="replace the tables and plots of an earlier run in --out")
     parser.add_argument("--cache", default=None, help="run cache folder, shareable between --out folders (default: OUT/cache)")
     parser.add_argument("--no-cache", action="store_true", help="rerun every tracker x sequence instead of reading cached runs")
+    parser.add_argument("--starts", type=int, default=1,
+                        help="runs per sequence: from frame 1 and from later frames (OTB's TRE; tracker/eval/segments.py), default %(default)s")
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each sequence (quick checks)")
     parser.add_argument("--device", default=None, help="siamfc torch weights: auto, cpu or cuda (default: auto)")
     parser.add_argument("--precision", default=None, choices=["fp32", "bf16"],
@@ -114,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"no sequences in split {args.split!r} of {data}")
     if args.max_frames is not None:
         sequences = [s.head(args.max_frames) for s in sequences]
+    if args.starts != 1:
+        from .segments import temporal_segments
+
+        sequences = temporal_segments(sequences, args.starts)
     _quiet_opencv()
     specs = available_specs(names, device=args.device, precision=args.precision, weights=args.weights, config=args.config,
                             peers=args.peers or default_peers_root(), runtime=args.runtime)
@@ -150,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         "split": args.split,
         "sequences": [s.name for s in sequences],
         "max_frames": args.max_frames,
+        "starts": args.starts,
         "trackers": {name: {"label": spec.label, "fingerprint": spec.fingerprint, "note": spec.note} for name, spec in specs.items()},
         "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "cpu_count": os.cpu_count(),
@@ -191,6 +198,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_frames is not None and args.max_frames < 2:
         print("error: --max-frames must be >= 2", file=sys.stderr)
+        return 2
+    if args.starts < 1:
+        print("error: --starts must be >= 1", file=sys.stderr)
         return 2
     try:
         with sigterm_as_interrupt():
