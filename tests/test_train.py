@@ -314,8 +314,49 @@ def test_training_config_refuses_unknown_choices(tmp_path, section, line, messag
         load_train_config(str(path))
 
 
-def test_init_from_and_init_backbone_from_exclude_each_other(tmp_path):
+def test_the_init_sources_exclude_each_other(tmp_path):
     path = tmp_path / "train.yaml"
     path.write_text("init_from: a.pt\ninit_backbone_from: b.pt\n")
-    with pytest.raises(ValueError, match="exclude each other"):
+    with pytest.raises(ValueError, match="init_from and init_backbone_from exclude each other"):
         load_train_config(str(path))
+    path.write_text("init_backbone_from: a.pt\ninit_shared_from: b.pt\n")
+    with pytest.raises(ValueError, match="init_backbone_from and init_shared_from exclude each other"):
+        load_train_config(str(path))
+
+
+def test_init_shared_from_loads_the_full_trunk_and_head_into_the_short_trunk(tmp_path):
+    from tracker.backbones import MobileNetV2Stride16Short
+    from tracker.config import load_config, config_path
+    from tracker.errors import WeightsError
+    from tracker.weights import save_weights
+
+    full_config, short_config = (load_config(config_path(name)) for name in ("box_mobilenet_v2", "box_mobilenet_v2_short"))
+    torch.manual_seed(0)
+    full = build_model(full_config.model)
+    save_weights(tmp_path / "full.pt", full, full_config)
+    short = build_training_model(TrainConfig(tracker_config="box_mobilenet_v2_short", pretrained=False,
+                                             init_shared_from=str(tmp_path / "full.pt")), short_config)
+    own = short.state_dict()
+    assert not any(key.startswith(f"backbone.features.{i}.") for i in MobileNetV2Stride16Short.dropped_blocks for key in own)
+    assert any(key.startswith("head.") for key in own) and len(own) < len(full.state_dict())
+    for name, value in own.items():
+        torch.testing.assert_close(value, full.state_dict()[name])
+    # Same map geometry as the full trunk: the head needs nothing new.
+    with torch.no_grad():
+        assert short.backbone(torch.zeros(1, 3, 255, 255)).shape == (1, 96, 16, 16)
+    # The other way round, the short model's file lacks the 5 dropped blocks' tensors: 3
+    # convs and 3 BatchNorms (5 tensors each) per block, 5 x 18 = 90.
+    save_weights(tmp_path / "short.pt", short, short_config)
+    with pytest.raises(WeightsError, match="model of .* does not fit this model's: 90 tensors missing"):
+        build_training_model(TrainConfig(tracker_config="box_mobilenet_v2", pretrained=False,
+                                         init_shared_from=str(tmp_path / "short.pt")), full_config)
+
+
+def test_only_residual_blocks_can_be_dropped():
+    from tracker.backbones import MobileNetV2Stride16Short
+
+    class DropsAStride(MobileNetV2Stride16Short):
+        dropped_blocks = (2,)  # 16 -> 24 channels at stride 2
+
+    with pytest.raises(ValueError, match="block 2 changes its input's shape"):
+        DropsAStride()

@@ -153,11 +153,32 @@ class MobileNetV2Stride16Embed128(MobileNetV2Stride16):
     out_channels = 128
 
 
+class MobileNetV2Stride16Short(MobileNetV2Stride16):
+    """:class:`MobileNetV2Stride16` without the last repeat of each stage from the 24-channel
+    one on (blocks 3, 6, 10, 12 and 13, all residual: ``x + f(x)`` becomes ``x``), for the
+    multi-target speed bar: ORT fp32 search network 0.77x the full trunk's time for one
+    crop and 0.66x for eight (2-core AMX CPU, interleaved). The remaining blocks keep their
+    ImageNet names and weights (``features.N``), so the full trunk's trained weights load
+    into it (``init_shared_from``); the dropped ones are identities without parameters.
+    """
+
+    dropped_blocks = (3, 6, 10, 12, 13)
+
+    def __init__(self) -> None:
+        super().__init__()
+        for index in self.dropped_blocks:
+            block = self.features[index]
+            if not getattr(block, "use_residual", False):
+                raise ValueError(f"block {index} changes its input's shape; only residual blocks can be dropped")
+            self.features[index] = nn.Identity()
+
+
 BACKBONES: Dict[str, Callable[[], nn.Module]] = {
     "alexnet": AlexNet,
     "mobilenet_v2": MobileNetV2Stride8,
     "mobilenet_v2_s16": MobileNetV2Stride16,
     "mobilenet_v2_s16_embed128": MobileNetV2Stride16Embed128,
+    "mobilenet_v2_s16_short": MobileNetV2Stride16Short,
 }
 
 

@@ -70,6 +70,10 @@ class TrainConfig:
     # tensors (the box head from a trained SiamFC: backbone mobilenet_v2_s16_embed128 from
     # mobilenet_v2); the head starts fresh. Not with init_from.
     init_backbone_from: str = ""
+    # Start from a weights file of a larger model: every tensor this model has, by name and
+    # shape (mobilenet_v2_s16_short, whose trunk drops blocks, from a mobilenet_v2_s16
+    # model: trunk and head). Not with init_from or init_backbone_from.
+    init_shared_from: str = ""
     seed: int = 0
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -90,8 +94,9 @@ def load_train_config(path: str) -> TrainConfig:
         raise ValueError(f"{path}: {error}") from None
     if config.loss.kind not in ("logistic", "contrastive", "triplet", "box"):
         raise ValueError(f"{path}: loss.kind must be logistic, contrastive, triplet or box, got {config.loss.kind!r}")
-    if config.init_from and config.init_backbone_from:
-        raise ValueError(f"{path}: init_from and init_backbone_from exclude each other (init_from loads the backbone too)")
+    starts = [key for key in ("init_from", "init_backbone_from", "init_shared_from") if getattr(config, key)]
+    if len(starts) > 1:
+        raise ValueError(f"{path}: {' and '.join(starts)} exclude each other (each says where every loaded tensor comes from)")
     if config.loss.box_classification not in BOX_CLASSIFICATIONS:
         raise ValueError(f"{path}: loss.box_classification must be {' or '.join(BOX_CLASSIFICATIONS)}, got {config.loss.box_classification!r}")
     if config.loss.box_regression not in BOX_REGRESSIONS:

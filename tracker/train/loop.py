@@ -17,7 +17,7 @@ from ..weights import load_weights, read_weights_file, save_weights
 from .config import TrainConfig
 from .data import BoxPairBatcher, PairBatcher, PatchCache, TrainingSequence
 from .losses import box_head_loss, contrastive_loss, logistic_loss, triplet_loss, window_distances
-from .pretrained import initialise_from_imagenet, load_backbone_from_weights
+from .pretrained import initialise_from_imagenet, load_backbone_from_weights, load_shared_weights
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -33,6 +33,8 @@ def build_training_model(config: TrainConfig, tracker_config: TrackerConfig) -> 
         load_weights(model, config.init_from, tracker_config.model)
     elif config.init_backbone_from:
         load_backbone_from_weights(model, config.init_backbone_from)
+    elif config.init_shared_from:
+        load_shared_weights(model, config.init_shared_from)
     elif config.pretrained:
         initialise_from_imagenet(model, tracker_config.model.backbone)
     return model

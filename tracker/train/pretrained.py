@@ -49,6 +49,7 @@ PRETRAINED_LOADERS = {
     "mobilenet_v2": load_mobilenet_v2_imagenet,
     "mobilenet_v2_s16": load_mobilenet_v2_imagenet,
     "mobilenet_v2_s16_embed128": load_mobilenet_v2_imagenet,
+    "mobilenet_v2_s16_short": load_mobilenet_v2_imagenet,
 }
 
 
@@ -57,21 +58,30 @@ def load_backbone_from_weights(model: nn.Module, path: str) -> dict:
     fine: only tensor names and shapes must agree) into ``model.backbone``; returns the
     file's training record. Every backbone tensor must be there with its shape, or nothing
     is loaded."""
+    return load_shared_weights(model, path, part="backbone")
+
+
+def load_shared_weights(model: nn.Module, path: str, part: str = "") -> dict:
+    """Copy into ``model`` (or its submodule ``part``) every tensor it has from a weights
+    file of a model that may have more (a trunk with blocks removed from the full trunk's
+    file, or a backbone under another head); returns the file's training record. Every
+    tensor of ``model`` must be in the file with its shape, or nothing is loaded."""
     from ..errors import WeightsError
     from ..weights import read_weights_file
 
     payload = read_weights_file(path)
-    prefix = "backbone."
+    prefix = f"{part}." if part else ""
+    target = model.get_submodule(part) if part else model
     source = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
-    own = model.backbone.state_dict()
+    own = target.state_dict()
     missing = sorted(set(own) - set(source))
     mismatched = sorted(k for k in set(own) & set(source) if tuple(own[k].shape) != tuple(source[k].shape))
     if missing or mismatched:
         shapes = ", ".join(f"{k} file {tuple(source[k].shape)} vs model {tuple(own[k].shape)}" for k in mismatched[:3])
-        raise WeightsError(f"the backbone of {path} does not fit this model's: "
+        raise WeightsError(f"the {part or 'model'} of {path} does not fit this model's: "
                            f"{len(missing)} tensors missing (e.g. {', '.join(missing[:3]) or '-'}), "
                            f"{len(mismatched)} of another shape ({shapes or '-'})")
-    model.backbone.load_state_dict({k: source[k] for k in own}, strict=True)
+    target.load_state_dict({k: source[k] for k in own}, strict=True)
     return dict(payload.get("record", {}))
 
 
