@@ -22,10 +22,10 @@ from typing import Dict, List, Sequence as SequenceOf, Tuple
 
 import numpy as np
 
-from ..datasets import default_data_root, load_dataset, read_splits
+from ..datasets import default_data_root, load_dataset
 from .metrics import iou
 from .runner import box_of
-from .tune import check_train_split
+from .tune import tuning_sequences
 
 ON_TARGET_IOU = 0.5
 OFF_TARGET_IOU = 0.1
@@ -89,11 +89,7 @@ def main(argv=None) -> int:
     try:
         thresholds = parse_thresholds(args.thresholds)
         data_dir = args.data or default_data_root()
-        splits = read_splits(data_dir)
-        names = [n.strip() for n in args.sequences.split(",") if n.strip()] if args.sequences else [n for n, s in splits.items() if s == "train"]
-        if not names:
-            raise ValueError(f"no train-split sequences listed in {data_dir}/README.md")
-        check_train_split(data_dir, names)
+        names = tuning_sequences(data_dir, args.sequences)
         backend, config = load_model(args.model or default_model(int8=True))
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -75,6 +75,17 @@ def check_train_split(data_dir: str, names: SequenceOf[str]) -> None:
         raise ValueError(f"tuning uses train- or val-split sequences only; refused: {', '.join(refused)}")
 
 
+def tuning_sequences(data_dir: str, sequences: str | None) -> List[str]:
+    """The names in a comma-separated ``sequences`` option (default: the whole train split),
+    checked to be train- or val-split sequences of ``data_dir``."""
+    splits = read_splits(data_dir)
+    names = [n.strip() for n in sequences.split(",") if n.strip()] if sequences else [n for n, s in splits.items() if s == "train"]
+    if not names:
+        raise ValueError(f"no train-split sequences listed in {data_dir}/README.md")
+    check_train_split(data_dir, names)
+    return names
+
+
 def mean_auc(backend, config: TrackerConfig, sequences: SequenceOf[Tuple[Sequence, List[np.ndarray]]]) -> Tuple[float, List[float]]:
     """Mean OTB AUC of a tracker with ``config`` over decoded ``(sequence, frames)``, and the per-sequence AUCs."""
     from ..siamese_tracker import tracker_class
@@ -109,11 +120,7 @@ def main(argv=None) -> int:
         if len(grid) != len(args.grid):
             raise ValueError("a field appears in more than one --grid")
         data_dir = args.data or default_data_root()
-        splits = read_splits(data_dir)
-        names = [n.strip() for n in args.sequences.split(",") if n.strip()] if args.sequences else [n for n, s in splits.items() if s == "train"]
-        if not names:
-            raise ValueError(f"no train-split sequences listed in {data_dir}/README.md")
-        check_train_split(data_dir, names)
+        names = tuning_sequences(data_dir, args.sequences)
         if args.max_frames is not None and args.max_frames < 2:
             raise ValueError("--max-frames must be at least 2 (the first frame only initialises)")
         if args.out:
