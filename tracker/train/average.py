@@ -15,7 +15,6 @@ import os
 import sys
 from typing import Any, Dict, Sequence
 
-
 from ..errors import WeightsError
 from ..weights import FORMAT, VERSION, read_weights_file, write_payload
 
