@@ -324,6 +324,7 @@ def test_the_init_sources_exclude_each_other(tmp_path):
         load_train_config(str(path))
 
 
+@pytest.mark.filterwarnings("ignore:no weights file given")  # random weights on purpose
 def test_init_shared_from_loads_the_full_trunk_and_head_into_the_short_trunk(tmp_path):
     from tracker.backbones import MobileNetV2Stride16Short
     from tracker.config import load_config, config_path
