@@ -5,8 +5,7 @@ starting frames, so that one early failure does not decide a tracker's whole sco
 about a third and two thirds of the way in (each to the end); the tables list every run as
 its own row (``Woman@200``: from frame 200) and average over them. The frames a later
 start skips are the ones a tracker most often lost the target in, so the figure is not
-comparable to the
-one-pass (``--starts 1``) figure; compare trackers within one table.
+comparable to the one-pass (``--starts 1``) figure; compare trackers within one table.
 """
 from __future__ import annotations
 
