@@ -1,6 +1,5 @@
 """Training pieces: labels, losses, pair sampling, a training step, checkpoints, an end-to-end run."""
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,7 @@ import torch
 
 from tracker.config import ModelConfig, TrackerConfig
 from tracker.model import build_model
-from tracker.train.config import DataConfig, LossConfig, OptimConfig, TrainConfig, load_train_config
+from tracker.train.config import DataConfig, OptimConfig, TrainConfig, load_train_config
 from tracker.train.data import PairConfig, sample_pair_positions, valid_frames
 from tracker.train.labels import balanced_weights, response_labels
 from tracker.train.loop import build_training_model, learning_rate, make_optimizer, set_training_mode, train, train_step

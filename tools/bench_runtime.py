@@ -49,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--updates", type=int, default=20, help="timed single-target updates per row and round (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: %(default)s)")
     parser.add_argument("--targets", type=int, nargs="+", default=[1, 4, 16], help="target counts for the multi-target table")
+    parser.add_argument("--baseline-int8", metavar="X.int8.onnx",
+                        help="another model's int8 pair (e.g. the shipped SiamFC) timed in the same interleaved single- and multi-target rounds, "
+                             "with its own config; the multi-target table then prints each row's target-updates/s as a multiple of it")
     parser.add_argument("--multi-updates", type=int, default=4, help="timed multi-target updates per row and round (default: %(default)s)")
     parser.add_argument("--peers", nargs="*", default=["nano", "vit", "mil", "kcf", "csrt"], help="OpenCV trackers to time (default: %(default)s)")
     parser.add_argument("--no-bf16", action="store_true", help="skip the torch bf16 row (OpenVINO's bf16 rows stay)")
@@ -93,7 +96,8 @@ def grid_boxes(box, count: int, width: int, height: int) -> List[Tuple[float, fl
     return boxes
 
 
-def time_multi(backends: List[Tuple[str, object]], config, frames, box, counts: Sequence[int], updates: int, rounds: int) -> Dict[Tuple[str, int], List[float]]:
+def time_multi(backends: List[Tuple[str, object, object]], frames, box, counts: Sequence[int], updates: int, rounds: int) -> Dict[Tuple[str, int], List[float]]:
+    """Seconds per ``MultiTracker.update`` for every ``(label, backend, config)`` and target count, rounds interleaved."""
     from tracker.multi import MultiTracker
 
     height, width = frames[0].shape[:2]
@@ -101,7 +105,7 @@ def time_multi(backends: List[Tuple[str, object]], config, frames, box, counts: 
     for count in counts:
         boxes = grid_boxes(box, count, width, height)
         for _ in range(rounds):
-            for label, backend in backends:
+            for label, backend, config in backends:
                 multi = MultiTracker(backend, config)
                 for target_box in boxes:
                     multi.add(frames[0], target_box)
@@ -111,6 +115,11 @@ def time_multi(backends: List[Tuple[str, object]], config, frames, box, counts: 
                     if index > 1:
                         times.setdefault((label, count), []).append(time.perf_counter() - start)
     return times
+
+
+def multi_ratio(times: Dict[Tuple[str, int], List[float]], label: str, baseline: str, count: int) -> float:
+    """``label``'s target-updates/s as a multiple of ``baseline``'s at ``count`` targets (ratio of median times)."""
+    return float(np.median(times[(baseline, count)]) / np.median(times[(label, count)]))
 
 
 def time_network(calls: List[Tuple[str, Callable[[], object]]], runs: int, block: int = 10) -> Dict[str, List[float]]:
@@ -310,6 +319,13 @@ def main(argv=None) -> None:
             missing.append(str(error).split(";")[0])
             continue
         rows.append((spec.label, spec.create))
+    baseline = None  # (label, backend, config) of --baseline-int8
+    if args.baseline_int8:
+        baseline_backend, baseline_config = load_model(args.baseline_int8, runtime="onnxruntime", providers=["CPUExecutionProvider"])
+        baseline_loop = tracker_class(baseline_config)
+        baseline_label = f"baseline {os.path.basename(args.baseline_int8)} ORT int8"
+        baseline = (baseline_label, baseline_backend, baseline_config)
+        rows.append((baseline_label, lambda: baseline_loop(baseline_backend, baseline_config)))
 
     scales = config.tracking.scale_count
     automatic, why = choose_runtime()
@@ -333,16 +349,18 @@ def main(argv=None) -> None:
         print(f"(not timed: {line})")
 
     print()
-    backends = [("torch fp32", torch_fp32)] + onnx_backends
-    multi = time_multi(backends, config, frames, box, args.targets, args.multi_updates, args.rounds)
+    backends = [(label, backend, config) for label, backend in [("torch fp32", torch_fp32)] + onnx_backends]
+    backends += [baseline] if baseline else []
+    multi = time_multi(backends, frames, box, args.targets, args.multi_updates, args.rounds)
     print(f"multi-target: one batched network call per frame ({scales} crops per target), median over "
           f"{args.rounds} rounds x {args.multi_updates} updates")
-    print("| targets | backend | ms per frame | frames/s | target-updates/s |")
-    print("|---|---|---|---|---|")
+    print("| targets | backend | ms per frame | frames/s | target-updates/s |" + (" x baseline |" if baseline else ""))
+    print("|---|---|---|---|---|" + ("---|" if baseline else ""))
     for count in args.targets:
-        for label, _ in backends:
+        for label, _, _ in backends:
             median = float(np.median(multi[(label, count)])) * 1000.0
-            print(f"| {count} | {label} | {median:.1f} | {1000.0 / median:.1f} | {count * 1000.0 / median:.1f} |")
+            ratio = f" {multi_ratio(multi, label, baseline[0], count):.2f}x |" if baseline else ""
+            print(f"| {count} | {label} | {median:.1f} | {1000.0 / median:.1f} | {count * 1000.0 / median:.1f} |{ratio}")
 
     held_out = pairs[1::2]
     template, crops = held_out[0]
