@@ -88,3 +88,22 @@ def test_the_box_heads_loop_runs_the_grid(data_root, tmp_path, capsys):
     save_weights(tmp_path / "box.pt", build_model(config.model), config, {})
     assert main(["--data", data_root, "--model", str(tmp_path / "box.pt"), "--grid", "penalty_k=0.04,0.1"]) == 0
     assert "2 combinations x 1 sequences" in capsys.readouterr().out
+
+
+def test_starts_splits_each_sequence_into_later_runs(data_root, capsys):
+    from tracker.datasets import load_dataset
+    from tracker.eval.tune import tuning_runs
+
+    (gamma,) = load_dataset(data_root, names=["gamma"])
+    runs = tuning_runs([gamma], 2, None)
+    # 6 frames from frames 0 and 3 (floor(1 * 6 / 2)): 6 + 3 frames, each run's boxes from its own start
+    assert [(run.name, len(frames)) for run, frames in runs] == [("gamma", 6), ("gamma@4", 3)]
+    assert runs[1][0].init_box == pytest.approx(gamma.boxes[3])
+    assert (runs[1][1][0] == runs[0][1][3]).all()  # the later run shares the decoded frames
+    # --max-frames cuts first, then the starts split what is left: 4 frames -> starts 0 and 2
+    assert [(run.name, len(frames)) for run, frames in tuning_runs([gamma], 2, 4)] == [("gamma", 4), ("gamma@3", 2)]
+
+    assert main(["--data", data_root, "--grid", "scale_step=1.05", "--starts", "2"]) == 0
+    assert "1 combinations x 2 runs (9 frames): gamma, gamma@4" in capsys.readouterr().out
+    assert main(["--data", data_root, "--grid", "scale_step=1.05", "--starts", "0"]) == 2
+    assert "--starts must be at least 1" in capsys.readouterr().err

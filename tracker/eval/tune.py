@@ -7,7 +7,8 @@ Each ``--grid FIELD=V1,V2,...`` names a field of the ``tracking`` section of the
 (``tracker/config.py``); the model's own config supplies the rest. Every combination
 tracks every sequence once (frames decoded once and reused), and the table lists the
 mean OTB AUC per combination, best first, with the model's own setting marked, so a
-change is judged against where it started. The model defaults to the shipped int8 ONNX
+change is judged against where it started. ``--starts K`` also runs each sequence from
+later frames (``NAME@N`` columns), as ``python -m tracker.eval --starts`` does. The model defaults to the shipped int8 ONNX
 pair (the fastest; ``--model`` takes any ``.onnx`` or ``.pt``).
 
 Sequences must be in the ``train`` split of the data folder's split table, or in the
@@ -86,6 +87,22 @@ def tuning_sequences(data_dir: str, sequences: str | None) -> List[str]:
     return names
 
 
+def tuning_runs(sequences: SequenceOf[Sequence], starts: int, max_frames: int | None) -> List[Tuple[Sequence, List[np.ndarray]]]:
+    """``(run, frames)`` for each sequence cut to ``max_frames`` and split into ``starts``
+    runs (OTB's TRE, :func:`.segments.segment_starts`; ``NAME@N`` from frame N), each
+    sequence's frames decoded once and shared by its runs."""
+    from .segments import segment_starts
+
+    runs = []
+    for sequence in sequences:
+        if max_frames is not None:
+            sequence = sequence.head(max_frames)
+        frames = sequence.read_frames()
+        for start in segment_starts(sequence.boxes, starts):
+            runs.append((sequence, frames) if start == 0 else (sequence.from_frame(start), frames[start:]))
+    return runs
+
+
 def mean_auc(backend, config: TrackerConfig, sequences: SequenceOf[Tuple[Sequence, List[np.ndarray]]]) -> Tuple[float, List[float]]:
     """Mean OTB AUC of a tracker with ``config`` over decoded ``(sequence, frames)``, and the per-sequence AUCs."""
     from ..siamese_tracker import tracker_class
@@ -104,6 +121,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", default=None, help="data folder (default: $SIAMTRACK_DATA, else ../shared/data)")
     parser.add_argument("--model", default=None, help="an .onnx pair or .pt weights (default: the shipped int8 ONNX pair)")
     parser.add_argument("--max-frames", type=int, default=None, help="track only the first N frames of each sequence")
+    parser.add_argument("--starts", type=int, default=1,
+                        help="runs per sequence, from frame 1 and from later frames (OTB's TRE, as python -m tracker.eval --starts): "
+                             "a steadier mean on few sequences (default: %(default)s)")
     parser.add_argument("--out", default=None, help="also write the table as CSV here")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     return parser.parse_args(argv)
@@ -123,6 +143,8 @@ def main(argv=None) -> int:
         names = tuning_sequences(data_dir, args.sequences)
         if args.max_frames is not None and args.max_frames < 2:
             raise ValueError("--max-frames must be at least 2 (the first frame only initialises)")
+        if args.starts < 1:
+            raise ValueError(f"--starts must be at least 1, got {args.starts}")
         if args.out:
             check_output_path(args.out, args.force)
         backend, base = load_model(args.model or default_model(int8=True))
@@ -132,9 +154,14 @@ def main(argv=None) -> int:
         return 2
 
     sequences = load_dataset(data_dir, names=names)
-    decoded = [(s, s.read_frames(args.max_frames)) for s in sequences]
+    try:
+        decoded = tuning_runs(sequences, args.starts, args.max_frames)
+    except ValueError as error:  # e.g. a later start in a sequence stored as a video file
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     frames = sum(len(f) for _, f in decoded)
-    print(f"{len(combinations)} combinations x {len(decoded)} sequences ({frames} frames): {', '.join(s.name for s, _ in decoded)}")
+    kind = "sequences" if args.starts == 1 else "runs"
+    print(f"{len(combinations)} combinations x {len(decoded)} {kind} ({frames} frames): {', '.join(s.name for s, _ in decoded)}")
     started = time.perf_counter()
     own = {name: getattr(base.tracking, name) for name in grid}
     rows = []
