@@ -45,11 +45,19 @@ def test_unknown_top_level_key():
         ({"model": [1, 2]}, "'model' must be a mapping"),
         ({"tracking": {"scale_count": 4}}, "odd number"),
         ({"tracking": {"window_influence": 1.5}}, r"in \[0, 1\]"),
+        ({"tracking": {"scale_lr": -0.1}}, "scale_lr' must be >= 0"),
+        ({"tracking": {"scale_lr": 1.5}}, r"tracking.scale_lr' must be in \[0, 1\] for the 'correlation' head"),
     ],
 )
 def test_wrong_types_and_ranges(data, words):
     with pytest.raises(ValueError, match=words):
         from_dict(TrackerConfig, data)
+
+
+def test_the_box_heads_scale_lr_may_exceed_one():
+    # It multiplies the penalised score (0.1-0.5 for these heads), capped at 1 in the loop.
+    config = from_dict(TrackerConfig, {"model": {"head": "box"}, "tracking": {"scale_lr": 2.0}})
+    assert config.tracking.scale_lr == 2.0
 
 
 def test_ints_are_accepted_for_floats():

@@ -152,8 +152,8 @@ def _check_ranges(config, prefix: str) -> None:
             raise ValueError(f"config key '{prefix}scale_step' must be >= 1, got {config.scale_step}")
         if not 0.0 <= config.window_influence <= 1.0:
             raise ValueError(f"config key '{prefix}window_influence' must be in [0, 1], got {config.window_influence}")
-        if not 0.0 <= config.scale_lr <= 1.0:
-            raise ValueError(f"config key '{prefix}scale_lr' must be in [0, 1], got {config.scale_lr}")
+        if config.scale_lr < 0.0:
+            raise ValueError(f"config key '{prefix}scale_lr' must be >= 0, got {config.scale_lr}")
         if not 1 <= config.response_upsample <= 64:
             raise ValueError(f"config key '{prefix}response_upsample' must be in 1..64, got {config.response_upsample}")
         if config.context < 0.0:
@@ -183,6 +183,12 @@ def _check_ranges(config, prefix: str) -> None:
                 f"config keys '{prefix}min_scale'/'{prefix}max_scale' need 0 < min_scale <= 1 <= max_scale, "
                 f"got {config.min_scale}, {config.max_scale}"
             )
+    if isinstance(config, TrackerConfig) and config.model.head != "box" and config.tracking.scale_lr > 1.0:
+        # SiamFC's pyramid damps the scale step by scale_lr itself, so above 1 it overshoots;
+        # the box head multiplies it by the penalised score (capped at 1: box_tracker.py),
+        # and a head whose scores stay low needs it above 1 to follow a changing size.
+        raise ValueError(f"config key '{prefix}tracking.scale_lr' must be in [0, 1] for the {config.model.head!r} head's "
+                         f"scale pyramid, got {config.tracking.scale_lr} (only the box head's may exceed 1)")
     if isinstance(config, ModelConfig):
         if config.head_similarity not in HEAD_SIMILARITIES:
             raise ValueError(f"config key '{prefix}head_similarity' must be one of {', '.join(HEAD_SIMILARITIES)}, got {config.head_similarity!r}")
