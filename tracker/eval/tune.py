@@ -8,8 +8,9 @@ Each ``--grid FIELD=V1,V2,...`` names a field of the ``tracking`` section of the
 tracks every sequence once (frames decoded once and reused), and the table lists the
 mean OTB AUC per combination, best first, with the model's own setting marked, so a
 change is judged against where it started. ``--starts K`` also runs each sequence from
-later frames (``NAME@N`` columns), as ``python -m tracker.eval --starts`` does. The model defaults to the shipped int8 ONNX
-pair (the fastest; ``--model`` takes any ``.onnx`` or ``.pt``).
+later frames (``NAME@N`` columns), as ``python -m tracker.eval --starts`` does. The model
+defaults to the shipped int8 ONNX pair (the fastest; ``--model`` takes any ``.onnx`` or
+``.pt``).
 
 Sequences must be in the ``train`` split of the data folder's split table, or in the
 ``val`` split a corpus holds out (``python -m tracker.datasets.ingest``; ``--data ../corpus``):
@@ -89,17 +90,16 @@ def tuning_sequences(data_dir: str, sequences: str | None) -> List[str]:
 
 def tuning_runs(sequences: SequenceOf[Sequence], starts: int, max_frames: int | None) -> List[Tuple[Sequence, List[np.ndarray]]]:
     """``(run, frames)`` for each sequence cut to ``max_frames`` and split into ``starts``
-    runs (OTB's TRE, :func:`.segments.segment_starts`; ``NAME@N`` from frame N), each
+    runs (OTB's TRE, :func:`.segments.temporal_segments`; ``NAME@N`` from frame N), each
     sequence's frames decoded once and shared by its runs."""
-    from .segments import segment_starts
+    from .segments import temporal_segments
 
     runs = []
     for sequence in sequences:
         if max_frames is not None:
             sequence = sequence.head(max_frames)
         frames = sequence.read_frames()
-        for start in segment_starts(sequence.boxes, starts):
-            runs.append((sequence, frames) if start == 0 else (sequence.from_frame(start), frames[start:]))
+        runs += [(run, frames[len(frames) - len(run):]) for run in temporal_segments([sequence], starts)]
     return runs
 
 
