@@ -160,6 +160,26 @@ def test_export_command_from_a_weights_file(tmp_path):
     assert again.returncode == 1 and "--force" in again.stderr and again.stderr.count("\n") == 1
 
 
+@needs_data
+def test_export_config_replaces_the_weights_tracking_section(tmp_path):
+    config = TrackerConfig()  # the AlexNet model, 3 scales
+    weights = tmp_path / "tiny.pt"
+    save_weights(weights, random_model(config, seed=3), config, record={})
+    five_scales = os.path.join(REPO, "tracker", "configs", "siamfc_alexnet_5s.yaml")  # same model, 5 scales, scale_lr 0.34
+    command = [sys.executable, "-m", "tracker.export", "--weights", str(weights), "--config", five_scales,
+               "--sequences", "Crossing", "--frames-per-sequence", "1", "--no-int8"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    exported = OnnxBackend(str(tmp_path / "tiny.onnx")).config
+    assert exported == load_config(five_scales) and exported.tracking.scale_count == 5
+
+    other_model = os.path.join(REPO, "tracker", "configs", "box_mobilenet_v2.yaml")
+    command[command.index(five_scales)] = other_model
+    refused = subprocess.run(command + ["--out", str(tmp_path / "other")], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and "model keys differ" in refused.stderr, refused.stderr
+    assert not any(name.startswith("other") for name in os.listdir(tmp_path))
+
+
 def test_export_command_runs_from_any_directory(tmp_path):
     for module in ("tracker.export", "export"):
         cwd = tmp_path if module == "tracker.export" else REPO  # the top-level entry point is the repository's

@@ -9,10 +9,11 @@ writes, next to the weights (or under --out):
     weights/siamfc_mobilenet_v2.int8.template.onnx   int8 (static QDQ) template graph
     weights/siamfc_mobilenet_v2.int8.search.onnx     int8 search graph; the correlation stays fp32
 
-The config comes from the weights file. Every export runs onnx.checker and compares
-onnxruntime with torch on random and real crops; int8 is calibrated on crops of the
-train-split sequences in --data (default $SIAMTRACK_DATA or ../shared/data) and
-compared with fp32 on other crops of them. Any failed check is an error and writes
+The config comes from the weights file; ``--config YAML`` replaces its tracking section
+(tracking settings chosen after training; the YAML's model section must match). Every
+export runs onnx.checker and compares onnxruntime with torch on random and real crops;
+int8 is calibrated on crops of the train-split sequences in --data (default
+$SIAMTRACK_DATA or ../shared/data) and compared with fp32 on other crops of them. Any failed check is an error and writes
 nothing. Existing files are replaced only with --force.
 
     python -m tracker.export --random-weights --out /tmp/random_alexnet
@@ -33,7 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--weights", help="weights file written by tracker.weights.save_weights (carries its config)")
     source.add_argument("--random-weights", action="store_true", help="export a seeded random model (needs --out)")
-    parser.add_argument("--config", default=None, help="tracker YAML for --random-weights (default: tracker/configs/siamfc_mobilenet_v2.yaml)")
+    parser.add_argument("--config", default=None,
+                        help="tracker YAML: the model for --random-weights (default: tracker/configs/siamfc_mobilenet_v2.yaml); "
+                             "with --weights, its tracking section replaces the weights file's (its model section must match)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --random-weights (default: %(default)s)")
     parser.add_argument("--out", help="output name X: writes X.template.onnx, X.search.onnx, X.int8.*.onnx (default: the weights path without .pt)")
     parser.add_argument("--data", default=None, help="annotated sequences folder (default: $SIAMTRACK_DATA or ../shared/data)")
@@ -56,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     from ..datasets import default_data_root
     from .calibration import calibration_crops, train_sequences
-    from ..config import config_path, load_config
+    from ..config import config_path, load_config, with_tracking_of
     from ..loader import load_network
     from ..digests import file_sha256
     from ..onnx_format import model_files
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> None:
     sequences = train_sequences(data_dir, args.sequences)
     if args.weights:
         model, config = load_network(args.weights)
+        if args.config:  # tracking settings chosen after the weights were written
+            config = with_tracking_of(config, load_config(args.config), args.config)
         source = f"{os.path.basename(args.weights)} sha256 {file_sha256(args.weights)}"
     else:
         config = load_config(args.config or config_path("siamfc_mobilenet_v2"))
