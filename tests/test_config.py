@@ -78,14 +78,3 @@ def test_empty_file_gives_defaults(tmp_path):
     path.write_text("")
     assert load_config(path) == TrackerConfig()
 
-
-def test_with_tracking_of_takes_only_the_tracking_section_of_the_same_model():
-    from tracker.config import with_tracking_of
-
-    trained = load_config(config_path("box_mobilenet_v2"))
-    data = trained.to_dict()
-    data["tracking"]["scale_lr"] = 0.35  # as the weights trained before scale_lr 1.0 carry it
-    older = from_dict(TrackerConfig, data)
-    assert with_tracking_of(older, trained) == trained
-    with pytest.raises(ValueError, match=r"model keys differ: backbone.*only its tracking section"):
-        with_tracking_of(older, load_config(config_path("box_mobilenet_v2_short")), "short.yaml")

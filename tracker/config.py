@@ -201,16 +201,6 @@ def _check_ranges(config, prefix: str) -> None:
             )
 
 
-def with_tracking_of(config: TrackerConfig, other: TrackerConfig, other_name: str = "the other config") -> TrackerConfig:
-    """``config`` with ``other``'s tracking section; ValueError unless both describe the same
-    model (a weights file's network cannot take another architecture's settings)."""
-    if other.model != config.model:
-        differing = [f.name for f in dataclasses.fields(ModelConfig) if getattr(other.model, f.name) != getattr(config.model, f.name)]
-        raise ValueError(f"{other_name} describes another model than the weights file (model keys differ: {', '.join(differing)}); "
-                         "only its tracking section can replace the weights' own")
-    return dataclasses.replace(config, tracking=other.tracking)
-
-
 def load_config(path: str | os.PathLike) -> TrackerConfig:
     """Load a :class:`TrackerConfig` from a YAML file."""
     path = os.fspath(path)

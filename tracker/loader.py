@@ -202,13 +202,19 @@ def load_model(path: str | os.PathLike, config: TrackerConfig | str | os.PathLik
         return backend, carried
     if kind.name == "config":
         raise ValueError(f"{path} is itself a config; pass a weights or ONNX file together with config=")
+    return backend, config_for_file(path, carried, config)
+
+
+def config_for_file(path: str | os.PathLike, carried: TrackerConfig, config: TrackerConfig | str | os.PathLike) -> TrackerConfig:
+    """``config`` (a config or a YAML path) in place of the one the model file at ``path``
+    carries: ValueError unless its model section matches; only its tracking section may differ."""
     chosen = config if isinstance(config, TrackerConfig) else load_config(config)
     if chosen.model != carried.model:
         differences = ", ".join(f"{key}: file {getattr(carried.model, key)!r}, config {value!r}"
                                 for key, value in chosen.model.__dict__.items() if getattr(carried.model, key) != value)
-        raise ValueError(f"the config's model section does not match {path} ({differences}); "
+        raise ValueError(f"the config's model section does not match {os.fspath(path)} ({differences}); "
                          "only its tracking section may differ")
-    return backend, chosen
+    return chosen
 
 
 # What a command line's --runtime offers: the ONNX runtimes, or torch for .pt weights.

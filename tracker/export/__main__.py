@@ -13,8 +13,8 @@ The config comes from the weights file; ``--config YAML`` replaces its tracking 
 (tracking settings chosen after training; the YAML's model section must match). Every
 export runs onnx.checker and compares onnxruntime with torch on random and real crops;
 int8 is calibrated on crops of the train-split sequences in --data (default
-$SIAMTRACK_DATA or ../shared/data) and compared with fp32 on other crops of them. Any failed check is an error and writes
-nothing. Existing files are replaced only with --force.
+$SIAMTRACK_DATA or ../shared/data) and compared with fp32 on other crops of them. Any
+failed check is an error and writes nothing. Existing files are replaced only with --force.
 
     python -m tracker.export --random-weights --out /tmp/random_alexnet
 
@@ -59,8 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     from ..datasets import default_data_root
     from .calibration import calibration_crops, train_sequences
-    from ..config import config_path, load_config, with_tracking_of
-    from ..loader import load_network
+    from ..config import config_path, load_config
+    from ..loader import config_for_file, load_network
     from ..digests import file_sha256
     from ..onnx_format import model_files
     from .exporter import export_onnx, random_model
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
     if args.weights:
         model, config = load_network(args.weights)
         if args.config:  # tracking settings chosen after the weights were written
-            config = with_tracking_of(config, load_config(args.config), args.config)
+            config = config_for_file(args.weights, config, args.config)
         source = f"{os.path.basename(args.weights)} sha256 {file_sha256(args.weights)}"
     else:
         config = load_config(args.config or config_path("siamfc_mobilenet_v2"))
