@@ -81,6 +81,10 @@ class TrackingConfig:
     # A match far from the last position must score at least this much to be taken: a
     # distractor (another car, another player) often scores about found_threshold.
     redetect_threshold: float = 0.6
+    # Box head only: the new box is the mean of the boxes of the cells within this many
+    # cells of the chosen one, weighted by their penalised scores (0: the chosen cell's box
+    # alone). Neighbouring cells regress the same target, and their mean is less noisy.
+    box_vote_radius: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,8 @@ def _check_ranges(config, prefix: str) -> None:
             )
         if config.penalty_k < 0.0:
             raise ValueError(f"config key '{prefix}penalty_k' must be >= 0, got {config.penalty_k}")
+        if config.box_vote_radius < 0:
+            raise ValueError(f"config key '{prefix}box_vote_radius' must be >= 0 cells, got {config.box_vote_radius}")
         if config.lost_after_frames < 1:
             raise ValueError(f"config key '{prefix}lost_after_frames' must be >= 1, got {config.lost_after_frames}")
         if config.redetect_threshold < config.found_threshold:
