@@ -238,3 +238,14 @@ def test_a_negative_seed_offset_is_refused():
     assert PairConfig(seed_offset=2).seed_offset == 2
     with pytest.raises(ValueError, match="seed_offset"):
         PairConfig(seed_offset=-1)
+
+
+def test_sequence_weightings_by_hand():
+    from tracker.train.data import PairConfig, sequence_weights
+
+    # 100, 400 and 1600 frames: 1/21, 4/21, 16/21; square roots 10, 20, 40 -> 1/7, 2/7, 4/7; uniform 1/3 each
+    assert sequence_weights([100, 400, 1600], "frames") == pytest.approx([1 / 21, 4 / 21, 16 / 21])
+    assert sequence_weights([100, 400, 1600], "sqrt_frames") == pytest.approx([1 / 7, 2 / 7, 4 / 7])
+    assert sequence_weights([100, 400, 1600], "uniform") == pytest.approx([1 / 3] * 3)
+    with pytest.raises(ValueError, match="sequence_weighting must be one of frames, sqrt_frames, uniform, got 'videos'"):
+        PairConfig(sequence_weighting="videos")

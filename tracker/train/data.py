@@ -173,6 +173,15 @@ class PatchCache:
             shutil.rmtree(temporary, ignore_errors=True)
 
 
+SEQUENCE_WEIGHTINGS = {"frames": lambda n: n, "sqrt_frames": np.sqrt, "uniform": np.ones_like}
+
+
+def sequence_weights(frame_counts, weighting: str) -> np.ndarray:
+    """The probability of drawing each sequence, from its number of frames (``PairConfig.sequence_weighting``)."""
+    weights = SEQUENCE_WEIGHTINGS[weighting](np.asarray(frame_counts, dtype=np.float64))
+    return weights / weights.sum()
+
+
 @dataclass(frozen=True)
 class PairConfig:
     max_frame_gap: int = 100
@@ -186,11 +195,18 @@ class PairConfig:
     # keys the patch cache, so a run continuing another (init_from) sets this instead, to
     # draw other pairs than its predecessor did without rebuilding the cache.
     seed_offset: int = 0
+    # How often each sequence is drawn: in proportion to its frames ("frames"), to their
+    # square root ("sqrt_frames") or equally ("uniform"). With a few long videos in a small
+    # corpus, "frames" spends most pairs on them; the others spread the pairs over more
+    # distinct targets and scenes (GOT-10k and SiamFC++ draw videos uniformly).
+    sequence_weighting: str = "frames"
 
     def __post_init__(self) -> None:
         for name in ("same_frame_fraction", "negative_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"pairs.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.sequence_weighting not in SEQUENCE_WEIGHTINGS:
+            raise ValueError(f"pairs.sequence_weighting must be one of {', '.join(SEQUENCE_WEIGHTINGS)}, got {self.sequence_weighting!r}")
         if self.seed_offset < 0:
             raise ValueError(f"pairs.seed_offset must be >= 0, got {self.seed_offset}")
 
@@ -207,8 +223,7 @@ class PairBatcher:
         self.response_size, self.total_stride = response_size, total_stride
         self.pairs, self.augment = pairs, augment
         self.rng = np.random.default_rng(seed)
-        lengths = np.array([len(c["frames"]) for c in cached], dtype=np.float64)
-        self.sequence_weights = lengths / lengths.sum()
+        self.sequence_weights = sequence_weights([len(c["frames"]) for c in cached], pairs.sequence_weighting)
 
     def draw_patches(self):
         """A template patch, a search patch and the search target's ``(w, h)`` in patch pixels,
