@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tracker.box_geometry import cell_offsets, change_penalty, choose_cell, decode_boxes, padded_size, vote_box
+from tracker.box_geometry import cell_offsets, change_penalty, choose_cell, decode_boxes, padded_size
 
 
 def test_cell_offsets_are_centred_on_the_crop():
@@ -40,21 +40,3 @@ def test_choose_cell_mixes_penalised_score_and_window():
     penalty[1, 1] = 0.1
     assert choose_cell(score, penalty, window, 0.0) == (0, 0)
 
-
-def test_vote_box_is_the_weighted_mean_of_the_neighbours_boxes():
-    boxes = np.zeros((4, 3, 3))
-    boxes[:, 0, 0] = [0.0, 0.0, 10.0, 20.0]
-    boxes[:, 0, 1] = [4.0, 2.0, 14.0, 20.0]
-    boxes[:, 2, 2] = [50.0, 50.0, 90.0, 90.0]  # two cells from (0, 0): outside radius 1
-    weights = np.zeros((3, 3))
-    weights[0, 0], weights[0, 1], weights[2, 2] = 0.3, 0.1, 0.9
-    assert vote_box(boxes, weights, 0, 0, 0).tolist() == [0.0, 0.0, 10.0, 20.0]
-    # (0.3 * box00 + 0.1 * box01) / 0.4: cx 1, cy 0.5, w 11, h 20
-    assert vote_box(boxes, weights, 0, 0, 1) == pytest.approx([1.0, 0.5, 11.0, 20.0])
-    # radius 2 reaches (2, 2): (0.3*10 + 0.1*14 + 0.9*90) / 1.3 for w
-    assert vote_box(boxes, weights, 0, 0, 2)[2] == pytest.approx((3.0 + 1.4 + 81.0) / 1.3)
-
-
-def test_vote_box_with_no_weight_keeps_the_cells_own_box():
-    boxes = np.arange(36, dtype=float).reshape(4, 3, 3)
-    assert vote_box(boxes, np.zeros((3, 3)), 1, 2, 1).tolist() == boxes[:, 1, 2].tolist()

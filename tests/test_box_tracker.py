@@ -109,6 +109,21 @@ def test_a_large_scale_lr_takes_the_regressed_size_and_never_overshoots():
     assert (w, h) == pytest.approx((120.0 / scale, 60.0 / scale), rel=1e-6)
 
 
+def test_the_size_bias_correction_scales_the_regressed_box():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    backend = FakeBoxBackend(row=7, col=7, box=(cell_offsets(16, 16)[7], cell_offsets(16, 16)[7], 120.0, 60.0))
+    eager = dataclasses.replace(CONFIG.tracking, scale_lr=50.0, penalty_k=0.0, window_influence=0.0,
+                                box_width_scale=0.9, box_height_scale=0.8)
+    tracker = BoxTracker(backend, dataclasses.replace(CONFIG, tracking=eager))
+    tracker.init(frame, (300.0, 200.0, 40.0, 40.0))
+    x, y, w, h = tracker.update(frame).box
+    scale = 255 / (np.sqrt(80.0 * 80.0) * 255 / 127)
+    # The chosen cell's 120 x 60 crop px box is scaled by 0.9 and 0.8.
+    assert (w, h) == pytest.approx((108.0 / scale, 48.0 / scale), rel=1e-6)
+    # The box's centre is cell 7's, half a cell (8 crop px) up and left of the crop centre.
+    assert (x + w / 2, y + h / 2) == pytest.approx((320.0 - 8.0 / scale, 220.0 - 8.0 / scale), abs=1e-6)
+
+
 class BlobBackend:
     """Every crop: one confident cell on the bright blob the crop shows, if it shows one;
     otherwise nothing scores. Records where each crop was cut (its bright share)."""

@@ -54,20 +54,5 @@ def choose_cell(score: np.ndarray, penalty: np.ndarray, window: np.ndarray, wind
     return int(row), int(col)
 
 
-def vote_box(boxes: np.ndarray, weights: np.ndarray, row: int, col: int, radius: int) -> np.ndarray:
-    """``(4,)`` box ``(cx, cy, w, h)``: the ``weights``-weighted mean of ``boxes`` ``(4, R, R)``
-    over the cells within ``radius`` of ``(row, col)`` (Chebyshev distance, cut at the map's
-    edge). Radius 0, or weights that sum to zero, give the cell's own box."""
-    if radius == 0:
-        return np.asarray(boxes[:, row, col], dtype=np.float64)
-    rows = slice(max(row - radius, 0), row + radius + 1)
-    cols = slice(max(col - radius, 0), col + radius + 1)
-    window_weights = np.asarray(weights[rows, cols], dtype=np.float64)
-    total = window_weights.sum()
-    if not total > 0.0:
-        return np.asarray(boxes[:, row, col], dtype=np.float64)
-    return (boxes[:, rows, cols] * window_weights).sum(axis=(1, 2)) / total
-
-
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))

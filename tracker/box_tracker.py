@@ -48,6 +48,8 @@ class BoxTracker(Tracker):
             return self._hold_on_broken_answer()
         score = box_geometry.sigmoid(cls) * box_geometry.sigmoid(quality)
         boxes = box_geometry.decode_boxes(edges, model.total_stride)  # crop pixels, relative to the crop centre
+        boxes[2] *= tracking.box_width_scale  # the model's size bias, measured on train-split data
+        boxes[3] *= tracking.box_height_scale
         crop_scale = model.search_size / plan.crop_sizes[0]  # crop pixels per image pixel
         if plan.redetecting:
             return self._locate_in_tile(score, boxes, crop_scale, plan)
@@ -60,7 +62,7 @@ class BoxTracker(Tracker):
             sweep = state.sweep_position + 1 if tracking.redetect else 0
             self._state = dataclasses.replace(state, lost=True, low_score_streak=streak, sweep_position=sweep)
             return TrackResult(center_size_to_xywh(state.center, state.size), confidence, True)
-        cx, cy, width, height = box_geometry.vote_box(boxes, score * penalty, row, col, tracking.box_vote_radius) / crop_scale
+        cx, cy, width, height = boxes[:, row, col] / crop_scale
         # Capped at 1: a scale_lr above 1 / score (chosen for a head whose scores stay low)
         # would otherwise overshoot the regressed size, or flip its sign.
         rate = min(1.0, float(penalty[row, col]) * confidence * tracking.scale_lr)
