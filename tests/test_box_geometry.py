@@ -39,4 +39,3 @@ def test_choose_cell_mixes_penalised_score_and_window():
     assert choose_cell(score, penalty, window, 0.3) == (1, 1)  # 0.7*0.6 + 0.3 = 0.72 > 0.63
     penalty[1, 1] = 0.1
     assert choose_cell(score, penalty, window, 0.0) == (0, 0)
-

@@ -82,9 +82,9 @@ class TrackingConfig:
     # distractor (another car, another player) often scores about found_threshold.
     redetect_threshold: float = 0.6
     # Box head only: the regressed width and height are multiplied by these before they are
-    # blended into the size. A head trained with an IoU loss on few videos regresses boxes
-    # somewhat larger than the targets (overshooting costs IoU less than falling short), and
-    # the bias is the model's: measured on train-split sequences, set in its config.
+    # blended into the size. Where it holds a target, a box model's tracked boxes can sit
+    # systematically wider or taller than it (runs/box_sqrt70 epoch 8: +10% and +6%); the
+    # bias is the model's, so it is measured on train-split sequences and set in its config.
     box_width_scale: float = 1.0
     box_height_scale: float = 1.0
 
