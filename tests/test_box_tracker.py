@@ -100,7 +100,8 @@ def test_multitracker_runs_the_box_loop_for_a_box_model():
 def test_a_large_scale_lr_takes_the_regressed_size_and_never_overshoots():
     frame = np.zeros((480, 640, 3), np.uint8)
     backend = FakeBoxBackend(row=7, col=7, box=(cell_offsets(16, 16)[7], cell_offsets(16, 16)[7], 120.0, 60.0))
-    eager = dataclasses.replace(CONFIG.tracking, scale_lr=50.0, penalty_k=0.0, window_influence=0.0)
+    eager = dataclasses.replace(CONFIG.tracking, scale_lr=50.0, penalty_k=0.0, window_influence=0.0,
+                                box_width_scale=1.0, box_height_scale=1.0)
     tracker = BoxTracker(backend, dataclasses.replace(CONFIG, tracking=eager))
     tracker.init(frame, (300.0, 200.0, 40.0, 40.0))
     x, y, w, h = tracker.update(frame).box
