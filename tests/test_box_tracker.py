@@ -97,32 +97,34 @@ def test_multitracker_runs_the_box_loop_for_a_box_model():
     assert results[ids[0]].box == pytest.approx(single.update(frame).box)
 
 
-def test_a_large_scale_lr_takes_the_regressed_size_and_never_overshoots():
+# crop px per image px for a 40 x 40 target (context 0.5: a 160.6 px crop resized to 255)
+EAGER_SCALE = 255 / (np.sqrt(80.0 * 80.0) * 255 / 127)
+
+
+def _eager_update(box_width_scale, box_height_scale):
+    """One update whose size takes the regressed box outright (scale_lr 50 with penalty 1 and
+    score ~1 is capped at 1): cell (7, 7) regresses 120 x 60 crop px. Returns the new box."""
     frame = np.zeros((480, 640, 3), np.uint8)
     backend = FakeBoxBackend(row=7, col=7, box=(cell_offsets(16, 16)[7], cell_offsets(16, 16)[7], 120.0, 60.0))
     eager = dataclasses.replace(CONFIG.tracking, scale_lr=50.0, penalty_k=0.0, window_influence=0.0,
-                                box_width_scale=1.0, box_height_scale=1.0)
+                                box_width_scale=box_width_scale, box_height_scale=box_height_scale)
     tracker = BoxTracker(backend, dataclasses.replace(CONFIG, tracking=eager))
     tracker.init(frame, (300.0, 200.0, 40.0, 40.0))
-    x, y, w, h = tracker.update(frame).box
-    scale = 255 / (np.sqrt(80.0 * 80.0) * 255 / 127)  # crop px per image px
+    return tracker.update(frame).box
+
+
+def test_a_large_scale_lr_takes_the_regressed_size_and_never_overshoots():
+    x, y, w, h = _eager_update(1.0, 1.0)
     # penalty 1 (k = 0) x score ~1 x 50 is capped at 1: the new size is the regressed one.
-    assert (w, h) == pytest.approx((120.0 / scale, 60.0 / scale), rel=1e-6)
+    assert (w, h) == pytest.approx((120.0 / EAGER_SCALE, 60.0 / EAGER_SCALE), rel=1e-6)
 
 
 def test_the_size_bias_correction_scales_the_regressed_box():
-    frame = np.zeros((480, 640, 3), np.uint8)
-    backend = FakeBoxBackend(row=7, col=7, box=(cell_offsets(16, 16)[7], cell_offsets(16, 16)[7], 120.0, 60.0))
-    eager = dataclasses.replace(CONFIG.tracking, scale_lr=50.0, penalty_k=0.0, window_influence=0.0,
-                                box_width_scale=0.9, box_height_scale=0.8)
-    tracker = BoxTracker(backend, dataclasses.replace(CONFIG, tracking=eager))
-    tracker.init(frame, (300.0, 200.0, 40.0, 40.0))
-    x, y, w, h = tracker.update(frame).box
-    scale = 255 / (np.sqrt(80.0 * 80.0) * 255 / 127)
+    x, y, w, h = _eager_update(0.9, 0.8)
     # The chosen cell's 120 x 60 crop px box is scaled by 0.9 and 0.8.
-    assert (w, h) == pytest.approx((108.0 / scale, 48.0 / scale), rel=1e-6)
+    assert (w, h) == pytest.approx((108.0 / EAGER_SCALE, 48.0 / EAGER_SCALE), rel=1e-6)
     # The box's centre is cell 7's, half a cell (8 crop px) up and left of the crop centre.
-    assert (x + w / 2, y + h / 2) == pytest.approx((320.0 - 8.0 / scale, 220.0 - 8.0 / scale), abs=1e-6)
+    assert (x + w / 2, y + h / 2) == pytest.approx((320.0 - 8.0 / EAGER_SCALE, 220.0 - 8.0 / EAGER_SCALE), abs=1e-6)
 
 
 class BlobBackend:
