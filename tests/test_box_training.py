@@ -249,3 +249,53 @@ def test_sequence_weightings_by_hand():
     assert sequence_weights([100, 400, 1600], "uniform") == pytest.approx([1 / 3] * 3)
     with pytest.raises(ValueError, match="sequence_weighting must be one of frames, sqrt_frames, uniform, got 'videos'"):
         PairConfig(sequence_weighting="videos")
+
+
+def test_a_pasted_distractor_takes_the_targets_area_its_own_shape_and_a_place_beside_it():
+    from tracker.train.augment import paste_distractor
+
+    search = np.zeros((255, 255, 3), np.uint8)
+    source = np.zeros((351, 351, 3), np.uint8)
+    source[155:196, 165:186] = 255  # a 21 x 41 white object at the source patch's centre (175, 175)
+    target = (0.0, 0.0, 60.0, 60.0)  # 60 x 60 at the crop centre: pixels 97..157
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        out = paste_distractor(search, source, (21, 41), target, rng, size_jitter=0.0)
+        ys, xs = np.nonzero(out[..., 0])
+        # Area 3,600 at aspect 21/41: 42.9 x 83.8 px; the faded rim is dim, not absent.
+        assert xs.max() - xs.min() + 1 == pytest.approx(43, abs=1) and ys.max() - ys.min() + 1 == pytest.approx(84, abs=1)
+        assert out[ys.min():ys.max() + 1, xs.min():xs.max() + 1, 0].max() == 255
+        apart_x = xs.max() < 97 or xs.min() >= 157
+        apart_y = ys.max() < 97 or ys.min() >= 157
+        assert apart_x or apart_y
+    assert not search.any()  # the input is not written to
+
+
+def test_a_distractor_that_finds_no_free_place_leaves_the_crop_as_it_was():
+    from tracker.train.augment import paste_distractor
+
+    search = np.full((255, 255, 3), 7, np.uint8)
+    source = np.full((351, 351, 3), 200, np.uint8)
+    out = paste_distractor(search, source, (64, 64), (0.0, 0.0, 250.0, 250.0), np.random.default_rng(0))
+    np.testing.assert_array_equal(out, search)
+
+
+def test_distractor_pairs_keep_the_targets_labels_and_add_the_other_sequence_outside_it():
+    from tracker.train.augment import AugmentConfig
+    from tracker.train.data import BoxPairBatcher, PairConfig
+
+    cached = [_cached_sequence(40), _cached_sequence(200)]
+    pairs = PairConfig(same_frame_fraction=0.0)
+    still = dict(color_jitter=0.0, grayscale_probability=0.0, blur_probability=0.0, search_shift=0.0, flip_probability=0.0)
+    plain = BoxPairBatcher(cached, 127, 255, 16, 16, pairs, AugmentConfig(**still), seed=5).sample()
+    pasted = BoxPairBatcher(cached, 127, 255, 16, 16, pairs, AugmentConfig(distractor_probability=1.0, **still), seed=5).sample()
+    for key in plain[2]:
+        np.testing.assert_array_equal(plain[2][key], pasted[2][key])
+    own = int(plain[0][63, 63, 0])
+    other = ({40, 200} - {own}).pop()
+    search = pasted[1][..., 0].astype(int)
+    # The target (64 x 64 at the centre) is untouched; the other sequence's grey is beside it.
+    assert (search[96:159, 96:159] == own).all()
+    assert (search == other).sum() > 100
+    with pytest.raises(ValueError, match="distractor_probability"):
+        AugmentConfig(distractor_probability=1.5)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from .. import geometry
 from ..boxes import xywh_to_center_size
 from ..datasets import read_image
-from .augment import AugmentConfig, photometric, warp_patch
+from .augment import AugmentConfig, paste_distractor, photometric, warp_patch
 from .labels import balanced_weights, box_targets, response_labels
 
 PATCH_MARGIN = 48  # extra pixels around the 255 search crop, room for shifts and stretch
@@ -227,13 +227,15 @@ class PairBatcher:
 
     def draw_patches(self):
         """A template patch, a search patch and the search target's ``(w, h)`` in patch pixels,
-        or ``None`` for a negative pair (the search patch is another sequence's target)."""
+        or ``None`` for a negative pair (the search patch is another sequence's target); the
+        sequence drawn is kept in ``self.last_sequence``."""
         rng = self.rng
         sequence = rng.choice(len(self.cached), p=self.sequence_weights)
+        self.last_sequence = int(sequence)
         data = self.cached[sequence]
         frames = data["frames"]
         if self.pairs.negative_fraction > 0 and len(self.cached) > 1 and rng.random() < self.pairs.negative_fraction:
-            other = self.cached[(sequence + 1 + rng.integers(len(self.cached) - 1)) % len(self.cached)]
+            other = self.cached[self.other_sequence(sequence)]
             template = data["targets"][int(rng.integers(len(frames)))]
             return template, other["targets"][int(rng.integers(len(other["frames"])))], None
         if rng.random() < self.pairs.same_frame_fraction:
@@ -241,6 +243,10 @@ class PairBatcher:
             return data["randoms"][index], data["randoms"][index], data["random_sizes"][index]
         first, second = sample_pair_positions(frames, self.pairs.max_frame_gap, rng)
         return data["targets"][first], data["targets"][second], data["target_sizes"][second]
+
+    def other_sequence(self, sequence: int) -> int:
+        """A uniformly drawn sequence index other than ``sequence`` (there must be two)."""
+        return int((sequence + 1 + self.rng.integers(len(self.cached) - 1)) % len(self.cached))
 
     def sample(self):
         """One pair: template (E,E,3) uint8, search (X,X,3) uint8, labels and weights (R,R)."""
@@ -287,6 +293,11 @@ class BoxPairBatcher(PairBatcher):
         centre = (-search_shift[0] * scale_xy[0] * (-1 if flip else 1), -search_shift[1] * scale_xy[1])
         box = None if target_size is None else (centre[0], centre[1], float(target_size[0] * scale_xy[0]), float(target_size[1] * scale_xy[1]))
         targets = box_targets(box, self.response_size, self.total_stride)
+        # Checked before drawing, so that configs without distractors draw the pairs they always did.
+        if augment.distractor_probability > 0 and box is not None and len(self.cached) > 1 and rng.random() < augment.distractor_probability:
+            other = self.cached[self.other_sequence(self.last_sequence)]
+            index = int(rng.integers(len(other["frames"])))
+            search = paste_distractor(search, other["targets"][index], other["target_sizes"][index], box, rng)
         return photometric(template, augment, rng), photometric(search, augment, rng), targets
 
     def batch(self, size: int):
