@@ -299,3 +299,56 @@ def test_distractor_pairs_keep_the_targets_labels_and_add_the_other_sequence_out
     assert (search == other).sum() > 100
     with pytest.raises(ValueError, match="distractor_probability"):
         AugmentConfig(distractor_probability=1.5)
+
+
+def test_a_part_of_the_target_is_the_same_sub_box_of_both_frames_zoomed_to_fill_the_crop():
+    from tracker.train.data import part_of_target
+
+    (t_offset, t_zoom, t_part), (s_offset, s_zoom, s_part) = part_of_target(
+        (40.0, 80.0), (60.0, 120.0), 0.5, 127, 255, np.random.default_rng(1), fraction_range=(0.5, 0.5))
+    # Half of each side: the context crop (sqrt((w + p)(h + p)), p = (w + h) / 2) is linear in
+    # the size, so the half-size part's crop is half as large and the zoom is exactly 2.
+    np.testing.assert_allclose(t_part, [20.0, 40.0]) and np.testing.assert_allclose(s_part, [30.0, 60.0])
+    assert t_zoom == pytest.approx(2.0) and s_zoom == pytest.approx(2.0)
+    # The same place within each box: offsets in proportion to the boxes, inside a quarter side.
+    np.testing.assert_allclose(s_offset, t_offset * 1.5)
+    assert (np.abs(t_offset) <= [10.0, 20.0]).all()
+
+
+def _gradient_sequence() -> dict:
+    """Patches whose red and green levels are the pixel's column and row: a colour names a place."""
+    rows, cols = np.mgrid[0:351, 0:351]
+    patch = np.stack([cols * 255 // 350, rows * 255 // 350, np.full_like(rows, 128)], axis=-1).astype(np.uint8)
+    patches = np.repeat(patch[None], 3, axis=0)
+    sizes = np.full((3, 2), (80.0, 120.0), np.float32)
+    return {"frames": np.arange(3), "targets": patches, "randoms": patches, "target_sizes": sizes, "random_sizes": sizes}
+
+
+def test_part_pairs_centre_template_and_box_on_the_same_part_of_the_target():
+    from tracker.box_geometry import cell_offsets
+    from tracker.train.augment import AugmentConfig
+    from tracker.train.data import BoxPairBatcher, PairConfig
+
+    still = AugmentConfig(color_jitter=0.0, grayscale_probability=0.0, blur_probability=0.0, flip_probability=0.0,
+                          stretch=0.0, template_shift=0.0, search_shift=0.0)
+    batcher = BoxPairBatcher([_gradient_sequence()], 127, 255, 16, 16, PairConfig(same_frame_fraction=0.0, part_fraction=1.0),
+                             still, seed=2)
+    off_centre = 0
+    for _ in range(10):
+        template, search, targets = batcher.sample()
+        # The box's centre is where the centre-ness peaks; its colour is the template centre's.
+        row, col = np.unravel_index(np.argmax(targets["centerness"]), targets["centerness"].shape)
+        x, y = (cell_offsets(16, 16) + 127)[[col, row]]
+        np.testing.assert_allclose(search[int(round(y)), int(round(x)), :2].astype(int), template[63, 63, :2].astype(int), atol=18)
+        off_centre += int(np.abs(template[63, 63, :2].astype(int) - 127).max() > 3)
+        # Zoomed so that the part fills the crop as the whole 80 x 120 target did.
+        inside = np.argwhere(targets["inside"])
+        assert 0 < len(inside) < 16 * 16
+    assert off_centre >= 5  # the parts are off the target's centre, not the whole target
+
+
+def test_a_part_fraction_outside_zero_to_one_is_refused():
+    from tracker.train.data import PairConfig
+
+    with pytest.raises(ValueError, match="part_fraction"):
+        PairConfig(part_fraction=-0.1)

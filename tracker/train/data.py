@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import shutil
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -200,9 +200,14 @@ class PairConfig:
     # corpus, "frames" spends most pairs on them; the others spread the pairs over more
     # distinct targets and scenes (GOT-10k and SiamFC++ draw videos uniformly).
     sequence_weighting: str = "frames"
+    # Box head only: the share of two-frame pairs cut around the same part of the target in
+    # both frames (a sub-box of 35-85% of each side, at the same place within the box)
+    # instead of the whole target. The box edges are then the template's, not the object's:
+    # a face tracked on a person whose box must not grow to the whole body.
+    part_fraction: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("same_frame_fraction", "negative_fraction"):
+        for name in ("same_frame_fraction", "negative_fraction", "part_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"pairs.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.sequence_weighting not in SEQUENCE_WEIGHTINGS:
@@ -211,38 +216,71 @@ class PairConfig:
             raise ValueError(f"pairs.seed_offset must be >= 0, got {self.seed_offset}")
 
 
+class DrawnPair(NamedTuple):
+    """The patches of one pair before augmentation; sizes are the targets' ``(w, h)`` in
+    their patches' pixels (``search_size`` None: a negative pair, no target in the search)."""
+
+    template: np.ndarray
+    search: np.ndarray
+    search_size: Optional[np.ndarray]
+    template_size: np.ndarray
+    sequence: int
+    two_frames: bool  # two frames of one track (not a same-frame or negative pair)
+
+
+def part_of_target(template_size, search_size, context: float, exemplar_size: int, search_crop_size: int,
+                   rng: np.random.Generator, fraction_range: Tuple[float, float] = (0.35, 0.85)):
+    """A random sub-box of the target, the same in both frames relative to each frame's box.
+
+    Returns, per frame, the sub-box centre's offset from the patch centre (patch pixels),
+    the zoom that makes the sub-box's context crop fill the crop as the whole target's did
+    (the patch was cut at the whole target's search scale), and the sub-box's ``(w, h)``.
+    """
+    fractions = np.exp(rng.uniform(np.log(fraction_range[0]), np.log(fraction_range[1]), 2))
+    place = rng.uniform(-0.5, 0.5, 2) * (1.0 - fractions)  # sub-box centre in units of the box's sides
+    frames = []
+    for size in (template_size, search_size):
+        size = np.asarray(size, dtype=np.float64)
+        part = size * fractions
+        whole_crop = geometry.context_crop_sizes(size, context, exemplar_size, search_crop_size)[1]
+        part_crop = geometry.context_crop_sizes(part, context, exemplar_size, search_crop_size)[1]
+        frames.append((place * size, whole_crop / part_crop, part))
+    return frames
+
+
 class PairBatcher:
     """Draws augmented (template, search, labels, weights) batches from cached sequences."""
 
     def __init__(self, cached: List[dict], exemplar_size: int, search_size: int, response_size: int,
-                 total_stride: int, pairs: PairConfig, augment: AugmentConfig, seed: int = 0) -> None:
+                 total_stride: int, pairs: PairConfig, augment: AugmentConfig, seed: int = 0, context: float = 0.5) -> None:
         if not cached:
             raise ValueError("no training sequences with valid boxes")
         self.cached = cached
         self.exemplar_size, self.search_size = exemplar_size, search_size
         self.response_size, self.total_stride = response_size, total_stride
-        self.pairs, self.augment = pairs, augment
+        self.pairs, self.augment, self.context = pairs, augment, context
         self.rng = np.random.default_rng(seed)
         self.sequence_weights = sequence_weights([len(c["frames"]) for c in cached], pairs.sequence_weighting)
 
-    def draw_patches(self):
-        """A template patch, a search patch and the search target's ``(w, h)`` in patch pixels,
-        or ``None`` for a negative pair (the search patch is another sequence's target); the
-        sequence drawn is kept in ``self.last_sequence``."""
+    def draw_patches(self) -> "DrawnPair":
+        """A template and a search patch of one sequence, or of two for a negative pair (the
+        search patch is another sequence's target and ``search_size`` is None)."""
         rng = self.rng
-        sequence = rng.choice(len(self.cached), p=self.sequence_weights)
-        self.last_sequence = int(sequence)
+        sequence = int(rng.choice(len(self.cached), p=self.sequence_weights))
         data = self.cached[sequence]
         frames = data["frames"]
         if self.pairs.negative_fraction > 0 and len(self.cached) > 1 and rng.random() < self.pairs.negative_fraction:
             other = self.cached[self.other_sequence(sequence)]
-            template = data["targets"][int(rng.integers(len(frames)))]
-            return template, other["targets"][int(rng.integers(len(other["frames"])))], None
+            template = int(rng.integers(len(frames)))
+            search = other["targets"][int(rng.integers(len(other["frames"])))]
+            return DrawnPair(data["targets"][template], search, None, data["target_sizes"][template], sequence, False)
         if rng.random() < self.pairs.same_frame_fraction:
             index = int(rng.integers(len(frames)))
-            return data["randoms"][index], data["randoms"][index], data["random_sizes"][index]
+            size = data["random_sizes"][index]
+            return DrawnPair(data["randoms"][index], data["randoms"][index], size, size, sequence, False)
         first, second = sample_pair_positions(frames, self.pairs.max_frame_gap, rng)
-        return data["targets"][first], data["targets"][second], data["target_sizes"][second]
+        return DrawnPair(data["targets"][first], data["targets"][second], data["target_sizes"][second],
+                         data["target_sizes"][first], sequence, True)
 
     def other_sequence(self, sequence: int) -> int:
         """A uniformly drawn sequence index other than ``sequence`` (there must be two)."""
@@ -251,7 +289,7 @@ class PairBatcher:
     def sample(self):
         """One pair: template (E,E,3) uint8, search (X,X,3) uint8, labels and weights (R,R)."""
         rng, augment = self.rng, self.augment
-        template_patch, search_patch, target_size = self.draw_patches()
+        template_patch, search_patch, target_size = self.draw_patches()[:3]
         flip = rng.random() < augment.flip_probability
         stretch = lambda: 1.0 + rng.uniform(-augment.stretch, augment.stretch)
         template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2)
@@ -279,23 +317,31 @@ class BoxPairBatcher(PairBatcher):
     def sample(self):
         """One pair: template (E,E,3) uint8, search (X,X,3) uint8, and the box targets."""
         rng, augment = self.rng, self.augment
-        template_patch, search_patch, target_size = self.draw_patches()
+        drawn = self.draw_patches()
+        target_size = drawn.search_size
+        # Both patches sit at their whole target's search scale; a part pair recentres and
+        # zooms each on the same sub-box (checked first, so configs without parts draw as before).
+        template_offset, search_offset, template_zoom, search_zoom = np.zeros(2), np.zeros(2), 1.0, 1.0
+        if self.pairs.part_fraction > 0 and drawn.two_frames and rng.random() < self.pairs.part_fraction:
+            (template_offset, template_zoom, _), (search_offset, search_zoom, target_size) = part_of_target(
+                drawn.template_size, drawn.search_size, self.context, self.exemplar_size, self.search_size, rng)
         flip = rng.random() < augment.flip_probability
-        stretch = 1.0 + rng.uniform(-augment.stretch, augment.stretch)
-        template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2)
-        template = warp_patch(template_patch, self.exemplar_size, stretch, tuple(template_shift), flip)
+        stretch = (1.0 + rng.uniform(-augment.stretch, augment.stretch)) * template_zoom
+        template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2) / template_zoom + template_offset
+        template = warp_patch(drawn.template, self.exemplar_size, stretch, tuple(template_shift), flip)
         scale = np.exp(rng.uniform(-augment.search_scale_jitter, augment.search_scale_jitter))
         aspect = np.exp(rng.uniform(-augment.search_aspect_jitter, augment.search_aspect_jitter))
-        scale_xy = np.array([scale * np.sqrt(aspect), scale / np.sqrt(aspect)])
-        search_shift = rng.uniform(-augment.search_shift, augment.search_shift, 2)
-        search = warp_patch(search_patch, self.search_size, tuple(scale_xy), tuple(search_shift), flip)
-        # The target sat at the patch centre; warp_patch moves it by -shift * scale (mirrored in x).
+        scale_xy = np.array([scale * np.sqrt(aspect), scale / np.sqrt(aspect)]) * search_zoom
+        # The shift is drawn in crop pixels, so a zoomed part moves as far in the crop as a whole target.
+        search_shift = rng.uniform(-augment.search_shift, augment.search_shift, 2) / search_zoom
+        search = warp_patch(drawn.search, self.search_size, tuple(scale_xy), tuple(search_shift + search_offset), flip)
+        # The target (or part) sat at the patch centre (+ offset); warp_patch moves it by -shift * scale (mirrored in x).
         centre = (-search_shift[0] * scale_xy[0] * (-1 if flip else 1), -search_shift[1] * scale_xy[1])
         box = None if target_size is None else (centre[0], centre[1], float(target_size[0] * scale_xy[0]), float(target_size[1] * scale_xy[1]))
         targets = box_targets(box, self.response_size, self.total_stride)
         # Checked before drawing, so that configs without distractors draw the pairs they always did.
         if augment.distractor_probability > 0 and box is not None and len(self.cached) > 1 and rng.random() < augment.distractor_probability:
-            other = self.cached[self.other_sequence(self.last_sequence)]
+            other = self.cached[self.other_sequence(drawn.sequence)]
             index = int(rng.integers(len(other["frames"])))
             search = paste_distractor(search, other["targets"][index], other["target_sizes"][index], box, rng)
         return photometric(template, augment, rng), photometric(search, augment, rng), targets

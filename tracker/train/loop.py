@@ -166,7 +166,7 @@ def train(
     batcher_class = BoxPairBatcher if model_config.head == "box" else PairBatcher
     batcher = batcher_class(cached, model_config.exemplar_size, model_config.search_size, model_config.response_size,
                           model_config.total_stride, config.pairs, config.augment,
-                          seed=config.seed + config.pairs.seed_offset)
+                          seed=config.seed + config.pairs.seed_offset, context=tracker_config.tracking.context)
 
     record = {
         "train_sequences": [s.name for s in train_sequences],
