@@ -305,7 +305,7 @@ def test_a_part_of_the_target_is_the_same_sub_box_of_both_frames_zoomed_to_fill_
     from tracker.train.data import part_of_target
 
     (t_offset, t_zoom, t_part), (s_offset, s_zoom, s_part) = part_of_target(
-        (40.0, 80.0), (60.0, 120.0), 0.5, 127, 255, np.random.default_rng(1), fraction_range=(0.5, 0.5))
+        (40.0, 80.0), (60.0, 120.0), 0.5, np.random.default_rng(1), fraction_range=(0.5, 0.5))
     # Half of each side: the context crop (sqrt((w + p)(h + p)), p = (w + h) / 2) is linear in
     # the size, so the half-size part's crop is half as large and the zoom is exactly 2.
     np.testing.assert_allclose(t_part, [20.0, 40.0]) and np.testing.assert_allclose(s_part, [30.0, 60.0])

@@ -228,8 +228,8 @@ class DrawnPair(NamedTuple):
     two_frames: bool  # two frames of one track (not a same-frame or negative pair)
 
 
-def part_of_target(template_size, search_size, context: float, exemplar_size: int, search_crop_size: int,
-                   rng: np.random.Generator, fraction_range: Tuple[float, float] = (0.35, 0.85)):
+def part_of_target(template_size, search_size, context: float, rng: np.random.Generator,
+                   fraction_range: Tuple[float, float] = (0.35, 0.85)):
     """A random sub-box of the target, the same in both frames relative to each frame's box.
 
     Returns, per frame, the sub-box centre's offset from the patch centre (patch pixels),
@@ -242,8 +242,10 @@ def part_of_target(template_size, search_size, context: float, exemplar_size: in
     for size in (template_size, search_size):
         size = np.asarray(size, dtype=np.float64)
         part = size * fractions
-        whole_crop = geometry.context_crop_sizes(size, context, exemplar_size, search_crop_size)[1]
-        part_crop = geometry.context_crop_sizes(part, context, exemplar_size, search_crop_size)[1]
+        # Template and search crops share one image-to-crop scale, so the ratio of the
+        # template crops is the zoom for both (the crop sizes themselves drop out).
+        whole_crop = geometry.context_crop_sizes(size, context, 1, 1)[0]
+        part_crop = geometry.context_crop_sizes(part, context, 1, 1)[0]
         frames.append((place * size, whole_crop / part_crop, part))
     return frames
 
@@ -289,7 +291,8 @@ class PairBatcher:
     def sample(self):
         """One pair: template (E,E,3) uint8, search (X,X,3) uint8, labels and weights (R,R)."""
         rng, augment = self.rng, self.augment
-        template_patch, search_patch, target_size = self.draw_patches()[:3]
+        drawn = self.draw_patches()
+        template_patch, search_patch, target_size = drawn.template, drawn.search, drawn.search_size
         flip = rng.random() < augment.flip_probability
         stretch = lambda: 1.0 + rng.uniform(-augment.stretch, augment.stretch)
         template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2)
@@ -324,7 +327,7 @@ class BoxPairBatcher(PairBatcher):
         template_offset, search_offset, template_zoom, search_zoom = np.zeros(2), np.zeros(2), 1.0, 1.0
         if self.pairs.part_fraction > 0 and drawn.two_frames and rng.random() < self.pairs.part_fraction:
             (template_offset, template_zoom, _), (search_offset, search_zoom, target_size) = part_of_target(
-                drawn.template_size, drawn.search_size, self.context, self.exemplar_size, self.search_size, rng)
+                drawn.template_size, drawn.search_size, self.context, rng)
         flip = rng.random() < augment.flip_probability
         stretch = (1.0 + rng.uniform(-augment.stretch, augment.stretch)) * template_zoom
         template_shift = rng.uniform(-augment.template_shift, augment.template_shift, 2) / template_zoom + template_offset
