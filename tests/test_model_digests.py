@@ -20,7 +20,7 @@ from tracker.weights import DIGEST_KEY, content_digest, read_weights_file, save_
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEIGHTS = os.path.join(REPO, "weights")
-SHIPPED = ["siamfc_mobilenet_v2.pt", "siamfc_mobilenet_v2.onnx", "siamfc_mobilenet_v2.int8.onnx"]
+SHIPPED = [f"{model}{kind}" for model in ("siamfc_mobilenet_v2", "box_mobilenet_v2") for kind in (".pt", ".onnx", ".int8.onnx")]
 CPU = ["CPUExecutionProvider"]
 
 

@@ -12,20 +12,25 @@ from typing import Optional
 
 WEIGHTS_FOLDER = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_MODEL = "siamfc_mobilenet_v2"
+# The box-regressing head (one search crop, box edges per cell) ships beside it as an
+# alternative a user picks by file (`--model weights/box_mobilenet_v2.int8.onnx`) until it is
+# ahead of SiamFC on the evaluation split (weights/README.md, "The box model").
+SHIPPED_BOX_MODEL = "box_mobilenet_v2"
+SHIPPED_MODELS = (SHIPPED_MODEL, SHIPPED_BOX_MODEL)
 # int8 is the default only while it loses at most 0.01 AUC against fp32 on the evaluation
 # split: measured 0.637 (int8) against 0.615 (fp32) for the shipped model (README, "ONNX
 # runtime"). --fp32 asks for the fp32 pair.
 INT8_IS_DEFAULT = True
 
 
-def shipped_weights() -> Path:
+def shipped_weights(model: str = SHIPPED_MODEL) -> Path:
     """The torch weights file (``weights/siamfc_mobilenet_v2.pt``); it carries its config."""
-    return WEIGHTS_FOLDER / f"{SHIPPED_MODEL}.pt"
+    return WEIGHTS_FOLDER / f"{model}.pt"
 
 
-def shipped_onnx(int8: bool = False) -> Path:
+def shipped_onnx(int8: bool = False, model: str = SHIPPED_MODEL) -> Path:
     """The ONNX model name the runtime expands to its ``.template.onnx``/``.search.onnx`` pair."""
-    return WEIGHTS_FOLDER / f"{SHIPPED_MODEL}{'.int8' if int8 else ''}.onnx"
+    return WEIGHTS_FOLDER / f"{model}{'.int8' if int8 else ''}.onnx"
 
 
 def _onnx_pair_present(name: Path) -> bool:
