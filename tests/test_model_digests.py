@@ -16,11 +16,12 @@ from tracker.export.exporter import export_onnx, random_model
 from tracker.export.seal import seal_file
 from tracker.loader import load_model
 from tracker.onnx_format import META_DIGEST, model_files
+from tracker.shipped import SHIPPED_MODELS
 from tracker.weights import DIGEST_KEY, content_digest, read_weights_file, save_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEIGHTS = os.path.join(REPO, "weights")
-SHIPPED = [f"{model}{kind}" for model in ("siamfc_mobilenet_v2", "box_mobilenet_v2") for kind in (".pt", ".onnx", ".int8.onnx")]
+SHIPPED = [f"{model}{kind}" for model in SHIPPED_MODELS for kind in (".pt", ".onnx", ".int8.onnx")]
 CPU = ["CPUExecutionProvider"]
 
 

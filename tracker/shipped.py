@@ -24,12 +24,12 @@ INT8_IS_DEFAULT = True
 
 
 def shipped_weights(model: str = SHIPPED_MODEL) -> Path:
-    """The torch weights file (``weights/siamfc_mobilenet_v2.pt``); it carries its config."""
+    """A shipped model's torch weights file (default ``weights/siamfc_mobilenet_v2.pt``); it carries its config."""
     return WEIGHTS_FOLDER / f"{model}.pt"
 
 
 def shipped_onnx(int8: bool = False, model: str = SHIPPED_MODEL) -> Path:
-    """The ONNX model name the runtime expands to its ``.template.onnx``/``.search.onnx`` pair."""
+    """A shipped model's ONNX name, which the runtime expands to its ``.template.onnx``/``.search.onnx`` pair."""
     return WEIGHTS_FOLDER / f"{model}{'.int8' if int8 else ''}.onnx"
 
 
