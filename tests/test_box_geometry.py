@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tracker.box_geometry import cell_offsets, change_penalty, choose_cell, decode_boxes, neighbourhood_box, padded_size
+from tracker.box_geometry import cell_offsets, change_penalty, choose_cell, decode_boxes, padded_size
 
 
 def test_cell_offsets_are_centred_on_the_crop():
@@ -39,19 +39,3 @@ def test_choose_cell_mixes_penalised_score_and_window():
     assert choose_cell(score, penalty, window, 0.3) == (1, 1)  # 0.7*0.6 + 0.3 = 0.72 > 0.63
     penalty[1, 1] = 0.1
     assert choose_cell(score, penalty, window, 0.0) == (0, 0)
-
-
-def test_neighbourhood_box_by_hand():
-    boxes = np.zeros((4, 3, 3))
-    boxes[:, 0, 0] = [0.0, 0.0, 10.0, 20.0]
-    boxes[:, 0, 1] = [4.0, 2.0, 14.0, 24.0]
-    boxes[:, 2, 2] = [100.0, 100.0, 100.0, 100.0]  # two cells away: outside radius 1 of (0, 0)
-    weights = np.zeros((3, 3))
-    weights[0, 0], weights[0, 1], weights[2, 2] = 0.6, 0.2, 1.0
-    # Radius 1 around (0, 0) is rows 0-1, cols 0-1 (cut at the edge): (0.6 * b00 + 0.2 * b01) / 0.8
-    assert neighbourhood_box(boxes, weights, 0, 0, 1).tolist() == pytest.approx([1.0, 0.5, 11.0, 21.0])
-    assert neighbourhood_box(boxes, weights, 0, 0, 0).tolist() == [0.0, 0.0, 10.0, 20.0]
-    assert neighbourhood_box(boxes, np.zeros((3, 3)), 0, 1, 1).tolist() == [4.0, 2.0, 14.0, 24.0]
-    # Radius 2 reaches (2, 2): (0.6 * b00 + 0.2 * b01 + 1.0 * b22) / 1.8
-    expected = (0.6 * boxes[:, 0, 0] + 0.2 * boxes[:, 0, 1] + boxes[:, 2, 2]) / 1.8
-    assert neighbourhood_box(boxes, weights, 0, 0, 2) == pytest.approx(expected)

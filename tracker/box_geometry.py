@@ -54,23 +54,5 @@ def choose_cell(score: np.ndarray, penalty: np.ndarray, window: np.ndarray, wind
     return int(row), int(col)
 
 
-def neighbourhood_box(boxes: np.ndarray, weights: np.ndarray, row: int, col: int, radius: int) -> np.ndarray:
-    """``(4,)`` box ``(cx, cy, w, h)``: the ``weights``-weighted mean of ``boxes`` ``(4, R, R)``
-    over the cells within ``radius`` of ``(row, col)`` (a square, cut at the map's edge).
-
-    At a stride of 16 crop pixels the map is coarse, and the chosen cell's own box carries
-    that cell's regression noise alone; its neighbours see the same target from a few pixels
-    away. Radius 0, or weights that are all zero, give the chosen cell's box unchanged."""
-    if radius <= 0:
-        return np.asarray(boxes[:, row, col], dtype=np.float64)
-    rows = slice(max(row - radius, 0), row + radius + 1)
-    cols = slice(max(col - radius, 0), col + radius + 1)
-    near = np.asarray(weights[rows, cols], dtype=np.float64)
-    total = near.sum()
-    if not total > 0.0:
-        return np.asarray(boxes[:, row, col], dtype=np.float64)
-    return (np.asarray(boxes[:, rows, cols], dtype=np.float64) * near).sum(axis=(1, 2)) / total
-
-
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))

@@ -62,8 +62,7 @@ class BoxTracker(Tracker):
             sweep = state.sweep_position + 1 if tracking.redetect else 0
             self._state = dataclasses.replace(state, lost=True, low_score_streak=streak, sweep_position=sweep)
             return TrackResult(center_size_to_xywh(state.center, state.size), confidence, True)
-        cx, cy, width, height = box_geometry.neighbourhood_box(boxes, score * penalty, row, col,
-                                                               tracking.box_average_radius) / crop_scale
+        cx, cy, width, height = boxes[:, row, col] / crop_scale
         # Capped at 1: a scale_lr above 1 / score (chosen for a head whose scores stay low)
         # would otherwise overshoot the regressed size, or flip its sign.
         rate = min(1.0, float(penalty[row, col]) * confidence * tracking.scale_lr)
