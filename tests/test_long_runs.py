@@ -86,25 +86,22 @@ def test_the_cpu_clock_sees_work_that_grows_and_not_waits():
     config = soak.soak_config(small=True)
     respond = soak.centred_bump(config.model.response_size)
 
-    def growing(seconds_per_call):
-        calls = []
+    calls = []
 
-        def burn(crops):
-            calls.append(1)
-            deadline = time.process_time() + seconds_per_call * len(calls)
-            while time.process_time() < deadline:
-                pass
-            return respond(crops)
+    def burning(crops):
+        calls.append(1)
+        deadline = time.process_time() + 0.00002 * len(calls)  # CPU work, 0 ms at the start, 6 ms after 300 calls
+        while time.process_time() < deadline:
+            pass
+        return respond(crops)
 
-        return burn
-
-    result = soak.run_soak(FakeBackend(growing(0.00002), record=False), config, updates=300, window=50, warmup=10,
+    result = soak.run_soak(FakeBackend(burning, record=False), config, updates=300, window=50, warmup=10,
                            progress=False)
     assert result.cpu_ratio > 3 and result.drift_ratio("cpu") == result.cpu_ratio
     assert any("CPU time per update drifted" in found
                for found in soak.failures(result, MAX_RSS_GROWTH_MB, MAX_LATENCY_RATIO, clock="cpu"))
 
-    calls = []
+    calls.clear()
 
     def sleeping(crops):
         calls.append(1)
