@@ -88,11 +88,17 @@ def test_the_cpu_clock_sees_work_that_grows_and_not_waits():
 
     calls = []
 
-    def burning(crops):
-        calls.append(1)
-        deadline = time.process_time() + 0.00002 * len(calls)  # CPU work, 0 ms at the start, 6 ms after 300 calls
+    def burn(seconds):
+        deadline = time.process_time() + seconds
         while time.process_time() < deadline:
             pass
+
+    # Both loops burn a fixed 2 ms of CPU per update: process_time counts every thread of the
+    # process, and threads left by earlier tests (thread pools, monitors) bill CPU in proportion
+    # to the wall time; on a bare 0.3 ms update that noise alone once read as a 2.5x drift.
+    def burning(crops):
+        calls.append(1)
+        burn(0.002 + 0.00005 * len(calls))  # CPU work, 2 ms at the start, 17 ms after 300 calls
         return respond(crops)
 
     result = soak.run_soak(FakeBackend(burning, record=False), config, updates=300, window=50, warmup=10,
@@ -105,7 +111,8 @@ def test_the_cpu_clock_sees_work_that_grows_and_not_waits():
 
     def sleeping(crops):
         calls.append(1)
-        time.sleep(0.00002 * len(calls))
+        burn(0.002)
+        time.sleep(0.00005 * len(calls))
         return respond(crops)
 
     result = soak.run_soak(FakeBackend(sleeping, record=False), config, updates=300, window=50, warmup=10,
