@@ -115,7 +115,7 @@ def test_a_model_without_a_response_output_is_refused_by_the_siamfc_tracker():
     class BoxHeadBackend:
         outputs = ("cls", "box", "quality")
 
-    with pytest.raises(ValueError, match="outputs are cls, box, quality; Tracker needs response \(config model.head: correlation\)"):
+    with pytest.raises(ValueError, match=r"outputs are cls, box, quality; Tracker needs response \(config model.head: correlation\)"):
         Tracker(BoxHeadBackend(), TrackerConfig())
 
 
