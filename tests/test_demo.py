@@ -59,14 +59,15 @@ def test_model_choice_prefers_onnx_and_honours_int8_and_fp32(demo, tmp_path, mon
 
     pytest.importorskip("onnxruntime")
     monkeypatch.setattr(shipped, "WEIGHTS_FOLDER", tmp_path)
-    for name in ("siamfc_mobilenet_v2.pt", "siamfc_mobilenet_v2.template.onnx", "siamfc_mobilenet_v2.search.onnx"):
+    for name in ("box_mobilenet_v2.pt", "box_mobilenet_v2.template.onnx", "box_mobilenet_v2.search.onnx",
+                 "siamfc_mobilenet_v2.int8.template.onnx", "siamfc_mobilenet_v2.int8.search.onnx"):
         (tmp_path / name).write_bytes(b"")
-    assert shipped.default_model() == tmp_path / "siamfc_mobilenet_v2.onnx"
-    assert shipped.default_model(int8=False) == tmp_path / "siamfc_mobilenet_v2.onnx"
+    assert shipped.default_model() == tmp_path / "box_mobilenet_v2.onnx"
+    assert shipped.default_model(int8=False) == tmp_path / "box_mobilenet_v2.onnx"
     with pytest.raises(ValueError, match="no int8 model"):
-        shipped.default_model(int8=True)
-    (tmp_path / "siamfc_mobilenet_v2.search.onnx").unlink()  # half a pair is no ONNX model
-    assert shipped.default_model() == tmp_path / "siamfc_mobilenet_v2.pt"
+        shipped.default_model(int8=True)  # the SiamFC int8 pair beside it is not the default model's
+    (tmp_path / "box_mobilenet_v2.search.onnx").unlink()  # half a pair is no ONNX model
+    assert shipped.default_model() == tmp_path / "box_mobilenet_v2.pt"
 
 
 def test_headless_bundled_clip_writes_video(demo, tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_siamfc_runs_an_onnx_model(data_root, tmp_path, capsys):
     out = str(tmp_path / "onnx")
     assert main(["--data", data_root, "--trackers", "siamfc", "--sequences", "alpha", "--weights", model, "--out", out, "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "siamfc (siamfc_mobilenet_v2.int8, ONNX)" in printed
+    assert "siamfc (box_mobilenet_v2.int8, ONNX)" in printed  # --weights takes any model, the default box one here
     with open(os.path.join(out, "table.csv"), newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["sequence"] == "alpha"]
     assert len(rows) == 1 and float(rows[0]["auc"]) > 0.5  # an easy synthetic clip
@@ -125,7 +125,7 @@ def test_several_models_run_side_by_side_under_their_names(data_root, tmp_path, 
     assert main(["--data", data_root, "--trackers", "", "--model", f"int8={int8}", "--model", f"fp32={fp32}",
                  "--sequences", "alpha", "--max-frames", "6", "--runtime", "onnxruntime", "--out", out, "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "int8 (siamfc_mobilenet_v2.int8, ONNX)" in printed and "fp32 (siamfc_mobilenet_v2, ONNX)" in printed
+    assert "int8 (box_mobilenet_v2.int8, ONNX)" in printed and "fp32 (box_mobilenet_v2, ONNX)" in printed
     with open(os.path.join(out, "table.csv"), newline="") as handle:
         assert sorted({row["tracker"] for row in csv.DictReader(handle)}) == ["fp32", "int8"]
     # --runtime onnxruntime runs the ONNX models; a .pt beside them runs on torch.

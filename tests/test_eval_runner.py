@@ -250,10 +250,11 @@ def test_benchmark_times_every_tracker_on_the_same_frames(tmp_path):
         benchmark(sequences, {"a": first}, repeats=0, progress=False)
 
 
-def test_default_siamfc_runs_the_shipped_weights_with_the_config_they_carry():
-    from tracker.shipped import shipped_weights
+def test_default_siamfc_runs_the_shipped_siamfc_weights_with_the_config_they_carry():
+    from tracker.shipped import SHIPPED_SIAMFC_MODEL, shipped_weights
 
-    if not shipped_weights().is_file():
+    if not shipped_weights(SHIPPED_SIAMFC_MODEL).is_file():
         pytest.skip("no shipped weights")
     tracker = make_tracker_spec("siamfc", device="cpu").create()
     assert tracker.config.model.backbone == "mobilenet_v2"
+    assert tracker.config.model.head == "correlation"  # the name says SiamFC, though the default model is the box head

@@ -1,6 +1,6 @@
 """Track objects through a video from the command line.
 
-    python -m tracker.run SOURCE --box x,y,w,h [--box x,y,w,h ...] [--model weights/siamfc_mobilenet_v2.onnx] [--int8|--fp32]
+    python -m tracker.run SOURCE --box x,y,w,h [--box x,y,w,h ...] [--model weights/box_mobilenet_v2.onnx] [--int8|--fp32]
                          [--out annotated.mp4] [--boxes boxes.csv|boxes.json] [--force]
 
 SOURCE is a video file, an image folder, a camera index (0) or a stream URL (rtsp://,
@@ -8,7 +8,8 @@ http://) that OpenCV can open. Each --box is a target on the first frame, in 0-b
 pixels (top-left corner and size); several targets are tracked with one batched
 network call per frame. --model is an exported ONNX model (X.onnx names the pair
 X.template.onnx + X.search.onnx; onnxruntime, no torch needed) or a torch weights file
-(.pt); by default weights/siamfc_mobilenet_v2.onnx, else weights/siamfc_mobilenet_v2.pt.
+(.pt); by default the shipped box model, weights/box_mobilenet_v2.int8.onnx (--fp32: its fp32
+pair), else weights/box_mobilenet_v2.pt; SiamFC is --model weights/siamfc_mobilenet_v2.int8.onnx.
 
 --boxes writes one row per frame and target: frame (0-based), target, x, y, w, h
 (0-based pixels), score (empty on frame 0, where the box is the one given), lost.
@@ -49,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("source", help="video file, image folder, camera index or stream URL")
     parser.add_argument("--box", type=box_argument, action="append", required=True, metavar="x,y,w,h",
                         help="a target on the first frame, 0-based pixels; repeat for several targets")
-    parser.add_argument("--model", help="X.onnx (exported pair) or X.pt (torch weights); default: the shipped weights/siamfc_mobilenet_v2.onnx pair, else its .pt")
+    parser.add_argument("--model", help="X.onnx (exported pair) or X.pt (torch weights); default: the shipped weights/box_mobilenet_v2.int8.onnx pair, else its .pt")
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--int8", dest="int8", action="store_true", default=None, help="without --model: the shipped int8 ONNX model")
     precision.add_argument("--fp32", dest="int8", action="store_false", help="without --model: the shipped fp32 model (ONNX, else torch)")

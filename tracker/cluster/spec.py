@@ -4,7 +4,7 @@ A spec is YAML (or the same mapping in Python), read strictly: an unknown key, a
 or a value out of range is a ``ValueError`` that names the key (``streams[2].boxes[0]``)
 and says what is accepted. See ``docs/cluster.md`` for the format::
 
-    model: weights/siamfc_mobilenet_v2.int8.onnx   # optional: the shipped default, as tracker.run
+    model: weights/box_mobilenet_v2.int8.onnx      # optional: the shipped default, as tracker.run
     actors: 2                                      # optional: as many as the cluster's CPUs hold
     outputs: {folder: out, boxes: csv, video: false}
     streams:

@@ -16,8 +16,8 @@ reused), and each appears only when complete.
 repeated, and writes speed.csv/speed.json with fps and the ratio to the first tracker.
 Ratios measured this way are what to compare on a busy machine; absolute fps are not.
 
-Trackers: siamfc (this project; the shipped weights/siamfc_mobilenet_v2.pt;
-random weights if it is missing), mil, nano (NanoTrack-v2), vit (VitTrack), kcf and csrt (skipped with a message
+Trackers: siamfc (this project's SiamFC model, weights/siamfc_mobilenet_v2.pt;
+random weights if it is missing; the default box model is --model box=weights/box_mobilenet_v2.int8.onnx), mil, nano (NanoTrack-v2), vit (VitTrack), kcf and csrt (skipped with a message
 unless opencv-contrib is installed). Sequences come from --data (default
 $SIAMTRACK_DATA, else ../shared/data next to the repository); --split picks them by
 the SPLIT column of the data folder's README.md.

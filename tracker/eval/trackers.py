@@ -4,7 +4,7 @@
 plots, a fingerprint that changes whenever the tracker's results could (config, weights,
 model files, OpenCV version), and ``create()`` for a tracker ready for ``init``.
 
-Names: ``siamfc`` (this project: the shipped ``weights/siamfc_mobilenet_v2.pt`` when
+Names: ``siamfc`` (this project's SiamFC model: the shipped ``weights/siamfc_mobilenet_v2.pt`` when
 present, otherwise a random AlexNet, seeded; or any weights file / config given), ``mil`` (cv2.TrackerMIL), ``nano``
 (cv2.TrackerNano, NanoTrack-v2 ONNX), ``vit`` (cv2.TrackerVit), ``kcf`` and ``csrt``
 (need opencv-contrib; :class:`TrackerUnavailable` otherwise).
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..digests import file_sha256
-from ..shipped import shipped_weights
+from ..shipped import SHIPPED_SIAMFC_MODEL, shipped_weights
 from ..datasets import repository_root
 
 TRACKER_NAMES = ("siamfc", "mil", "nano", "vit", "kcf", "csrt")
@@ -49,7 +49,8 @@ def default_peers_root() -> str:
 
 
 def default_weights_path() -> str:
-    return str(shipped_weights())
+    """What the ``siamfc`` tracker name runs: the shipped SiamFC model (the default box model is a ``--model``)."""
+    return str(shipped_weights(SHIPPED_SIAMFC_MODEL))
 
 
 def _box_to_rect(box: Sequence[float]):
