@@ -43,6 +43,18 @@ def test_real_network_soak_short(capsys, backend, extra):
     assert out.rstrip().endswith("result: pass")
 
 
+def test_soak_runs_the_shipped_default_model(capsys):
+    """The default model is the box head, whose tracking loop is not SiamFC's."""
+    from tracker.shipped import default_model
+
+    pytest.importorskip("onnxruntime")
+    status, out = soak_main(capsys, "--backend", "onnx", "--model", default_model(int8=True), "--threads", 1,
+                            "--updates", 200, "--window", 50, "--warmup", 20, "--latency-clock", "cpu",
+                            "--max-rss-growth-mb", MAX_RSS_GROWTH_MB, "--max-latency-ratio", MAX_LATENCY_RATIO)
+    assert status == 0, out
+    assert "200 updates" in out and out.rstrip().endswith("result: pass")
+
+
 @pytest.mark.slow
 def test_real_network_soak_of_10000_updates(capsys):
     """About 2.5 minutes on two CPU cores (torch, one thread); for the ONNX runtime run the

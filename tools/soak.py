@@ -171,7 +171,7 @@ def run_soak(
     """Track the looping synthetic clip for ``updates`` updates; memory and latency figures."""
     from tqdm import tqdm
 
-    from tracker.siamese_tracker import Tracker
+    from tracker.siamese_tracker import tracker_class
 
     if updates < 1 or window < 1 or warmup < 0:
         raise ValueError(f"need updates >= 1, window >= 1, warmup >= 0; got {updates}, {window}, {warmup}")
@@ -179,7 +179,7 @@ def run_soak(
     warmup = min(warmup, updates)
     frames, boxes = moving_texture_clip(CLIP_FRAMES, width, height, target_size=(48, 48), step=3.0, seed=0)
     loop = ping_pong(len(frames))
-    tracker = Tracker(backend, config)
+    tracker = tracker_class(config)(backend, config)  # the model's own loop: SiamFC's or the box head's
     tracker.init(frames[0], boxes[0])
     latencies = np.empty(updates)
     cpu_times = np.empty(updates)
