@@ -1,4 +1,4 @@
-"""Pure helpers of ``python -m tools.bench_runtime``."""
+"""``python -m tools.bench_runtime``'s pure helpers, and ``python -m tools.bench`` on a box-head config."""
 import pytest
 
 from tools.bench_runtime import grid_boxes, multi_ratio
@@ -16,3 +16,14 @@ def test_grid_boxes_keeps_the_first_box_and_stays_inside_the_frame():
     assert boxes[0] == (10, 20, 30, 40)
     # a 2x2 grid: cell centres (75, 20), (25, 60), (75, 60), each box clamped into 100x80
     assert boxes[1:] == [(60.0, 0.0, 30, 40), (10.0, 40.0, 30, 40), (60.0, 40.0, 30, 40)]
+
+
+def test_the_stage_bench_times_a_box_head_config(capsys):
+    """``python -m tools.bench --config box_mobilenet_v2.yaml --scales 1`` runs the box head's own loop."""
+    from tools import bench
+    from tracker.config import config_path
+
+    bench.main(["--config", config_path("box_mobilenet_v2"), "--scales", "1", "--precisions", "fp32",
+                "--device", "cpu", "--updates", "2"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 1 | fp32 | cpu |")]
+    assert len(rows) == 1

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from tracker.config import TrackerConfig, config_path
-from tracker.siamese_tracker import Tracker
+from tracker.siamese_tracker import Tracker, tracker_class
 from tools.synthetic import moving_texture_clip
 
 
@@ -64,7 +64,8 @@ def main(argv=None) -> None:
             backend, base = load_model(args.config, device=args.device, precision=precision)
         for scale_count in args.scales:
             tracking = dataclasses.replace(base.tracking, scale_count=scale_count)
-            tracker = Tracker(backend, TrackerConfig(model=base.model, tracking=tracking))
+            config = TrackerConfig(model=base.model, tracking=tracking)
+            tracker = tracker_class(config)(backend, config)  # SiamFC's loop, or the box head's for a box config
             crop, network, post, total = time_stages(tracker, frame, box, args.updates)
             print(f"| {scale_count} | {precision} | {backend.device} | {crop:.2f} | {network:.1f} | {post:.2f} | "
                   f"{total:.1f} | {1000.0 / total:.1f} |")
