@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tracker.box_geometry import cell_offsets, change_penalty, choose_cell, decode_boxes, padded_size, vote_box
+from tracker.box_geometry import cell_offsets, change_penalty, choose_cell, decode_boxes, padded_size
 
 
 def test_cell_offsets_are_centred_on_the_crop():
@@ -39,24 +39,3 @@ def test_choose_cell_mixes_penalised_score_and_window():
     assert choose_cell(score, penalty, window, 0.3) == (1, 1)  # 0.7*0.6 + 0.3 = 0.72 > 0.63
     penalty[1, 1] = 0.1
     assert choose_cell(score, penalty, window, 0.0) == (0, 0)
-
-
-def test_vote_box_averages_the_neighbours_by_weight():
-    boxes = np.zeros((4, 3, 3))
-    boxes[:, 1, 1] = [0.0, 0.0, 10.0, 20.0]
-    boxes[:, 1, 2] = [4.0, 2.0, 14.0, 24.0]
-    boxes[:, 0, 0] = [-8.0, -8.0, 30.0, 30.0]
-    weights = np.zeros((3, 3))
-    weights[1, 1], weights[1, 2], weights[0, 0] = 0.6, 0.2, 0.2
-    # radius 1 around (1, 1): (0.6 * b11 + 0.2 * b12 + 0.2 * b00) / 1.0
-    assert vote_box(boxes, weights, 1, 1, 1).tolist() == pytest.approx([-0.8, -1.2, 14.8, 22.8])
-    assert vote_box(boxes, weights, 1, 1, 0).tolist() == [0.0, 0.0, 10.0, 20.0]
-    # at the border the square is cut: around (1, 2) with radius 1 (0, 0) is outside
-    assert vote_box(boxes, weights, 1, 2, 1).tolist() == pytest.approx([1.0, 0.5, 11.0, 21.0])
-
-
-def test_vote_box_falls_back_to_the_chosen_cell_without_weight():
-    boxes = np.arange(36, dtype=float).reshape(4, 3, 3)
-    assert vote_box(boxes, np.zeros((3, 3)), 2, 0, 2).tolist() == boxes[:, 2, 0].tolist()
-    with pytest.raises(ValueError, match="radius"):
-        vote_box(boxes, np.ones((3, 3)), 0, 0, -1)

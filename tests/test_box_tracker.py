@@ -127,35 +127,6 @@ def test_the_size_bias_correction_scales_the_regressed_box():
     assert (x + w / 2, y + h / 2) == pytest.approx((320.0 - 8.0 / EAGER_SCALE, 220.0 - 8.0 / EAGER_SCALE), abs=1e-6)
 
 
-def test_box_vote_radius_blends_the_neighbours_boxes_by_score():
-    """Cell (7, 7) is sure (cls, quality logits 8) of a 120 x 60 crop px box, its neighbour
-    (7, 8) half sure (cls logit 0) of a 80 x 60 one, every other cell scores ~0."""
-    frame = np.zeros((480, 640, 3), np.uint8)
-    centre = cell_offsets(16, 16)[7]
-
-    class TwoCellBackend(FakeBoxBackend):
-        def score(self, features, crops):
-            outputs = super().score(features, crops)
-            outputs["cls"][:, 0, 7, 8] = 0.0
-            outputs["quality"][:] = -30.0
-            outputs["quality"][:, 0, 7, 7:9] = 8.0
-            x8 = cell_offsets(16, 16)[8]  # cell (7, 8) regresses 80 x 60 about the same centre
-            outputs["box"][:, :, 7, 8] = [x8 - (centre - 40), centre - (centre - 30), (centre + 40) - x8, (centre + 30) - centre]
-            return outputs
-
-    def update(radius):
-        eager = dataclasses.replace(CONFIG.tracking, scale_lr=50.0, penalty_k=0.0, window_influence=0.0,
-                                    box_width_scale=1.0, box_vote_radius=radius)
-        tracker = BoxTracker(TwoCellBackend(7, 7, (centre, centre, 120.0, 60.0)), dataclasses.replace(CONFIG, tracking=eager))
-        tracker.init(frame, (300.0, 200.0, 40.0, 40.0))
-        return tracker.update(frame).box
-
-    sure, half = (1 / (1 + np.exp(-8.0))) ** 2, 0.5 / (1 + np.exp(-8.0))
-    assert update(0)[2] == pytest.approx(120.0 / EAGER_SCALE, rel=1e-6)
-    assert update(1)[2] == pytest.approx((sure * 120.0 + half * 80.0) / (sure + half) / EAGER_SCALE, rel=1e-6)
-    assert update(1)[3] == pytest.approx(60.0 / EAGER_SCALE, rel=1e-6)
-
-
 class BlobBackend:
     """Every crop: one confident cell on the bright blob the crop shows, if it shows one;
     otherwise nothing scores. Records where each crop was cut (its bright share)."""

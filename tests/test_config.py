@@ -47,8 +47,6 @@ def test_unknown_top_level_key():
         ({"tracking": {"window_influence": 1.5}}, r"in \[0, 1\]"),
         ({"tracking": {"scale_lr": -0.1}}, "scale_lr' must be >= 0"),
         ({"tracking": {"box_width_scale": 0.2}}, r"box_width_scale' must be in \[0.5, 2\]"),
-        ({"tracking": {"box_vote_radius": 4}}, r"box_vote_radius' must be in 0..3"),
-        ({"tracking": {"box_vote_radius": 1.5}}, r"box_vote_radius' must be an integer"),
         ({"tracking": {"scale_lr": 1.5}}, r"tracking.scale_lr' must be in \[0, 1\] for the 'correlation' head"),
     ],
 )

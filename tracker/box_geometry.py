@@ -54,24 +54,5 @@ def choose_cell(score: np.ndarray, penalty: np.ndarray, window: np.ndarray, wind
     return int(row), int(col)
 
 
-def vote_box(boxes: np.ndarray, weights: np.ndarray, row: int, col: int, radius: int) -> np.ndarray:
-    """``(4,)`` box ``(cx, cy, w, h)``: the boxes of the cells within ``radius`` of ``(row, col)``
-    (a square, cut at the map's border) averaged with ``weights`` (the penalised scores).
-
-    Each cell regresses the same target from a slightly different place, so their mean is
-    steadier than the one chosen cell's; radius 0, or weights that are all zero there, give
-    that cell's box alone."""
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    rows = slice(max(row - radius, 0), row + radius + 1)
-    cols = slice(max(col - radius, 0), col + radius + 1)
-    local_weights = np.asarray(weights, dtype=np.float64)[rows, cols]
-    total = float(local_weights.sum())
-    if radius == 0 or not total > 0.0:
-        return np.asarray(boxes, dtype=np.float64)[:, row, col]
-    local_boxes = np.asarray(boxes, dtype=np.float64)[:, rows, cols]
-    return (local_boxes * local_weights).sum(axis=(1, 2)) / total
-
-
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))

@@ -40,8 +40,7 @@ class BoxTracker(Tracker):
         return 1.0  # scores are probabilities already; nothing to normalise by
 
     def locate(self, outputs: Outputs, plan: SearchPlan) -> TrackResult:
-        """Stage 3: the best penalised cell's box (with ``box_vote_radius``, the mean of its
-        neighbours' boxes weighted by their penalised scores) becomes the new state."""
+        """Stage 3: the best penalised cell's box becomes the new state."""
         state = self._state
         tracking, model = self.config.tracking, self.config.model
         cls, quality, edges = outputs["cls"][0, 0], outputs["quality"][0, 0], outputs["box"][0]
@@ -63,7 +62,7 @@ class BoxTracker(Tracker):
             sweep = state.sweep_position + 1 if tracking.redetect else 0
             self._state = dataclasses.replace(state, lost=True, low_score_streak=streak, sweep_position=sweep)
             return TrackResult(center_size_to_xywh(state.center, state.size), confidence, True)
-        cx, cy, width, height = box_geometry.vote_box(boxes, score * penalty, row, col, tracking.box_vote_radius) / crop_scale
+        cx, cy, width, height = boxes[:, row, col] / crop_scale
         # Capped at 1: a scale_lr above 1 / score (chosen for a head whose scores stay low)
         # would otherwise overshoot the regressed size, or flip its sign.
         rate = min(1.0, float(penalty[row, col]) * confidence * tracking.scale_lr)

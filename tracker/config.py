@@ -87,9 +87,6 @@ class TrackingConfig:
     # bias is the model's, so it is measured on train-split sequences and set in its config.
     box_width_scale: float = 1.0
     box_height_scale: float = 1.0
-    # Box head only: the new box is the score-weighted mean of the boxes of the cells within
-    # this many cells of the chosen one (0: the chosen cell's box alone, SiamFC++'s rule).
-    box_vote_radius: int = 0
 
 
 @dataclass(frozen=True)
@@ -183,8 +180,6 @@ def _check_ranges(config, prefix: str) -> None:
         for name in ("box_width_scale", "box_height_scale"):
             if not 0.5 <= getattr(config, name) <= 2.0:
                 raise ValueError(f"config key '{prefix}{name}' must be in [0.5, 2], got {getattr(config, name)}")
-        if not 0 <= config.box_vote_radius <= 3:
-            raise ValueError(f"config key '{prefix}box_vote_radius' must be in 0..3 cells, got {config.box_vote_radius}")
         if config.lost_after_frames < 1:
             raise ValueError(f"config key '{prefix}lost_after_frames' must be >= 1, got {config.lost_after_frames}")
         if config.redetect_threshold < config.found_threshold:
